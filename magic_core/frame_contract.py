@@ -1,0 +1,84 @@
+"""The frame contract: which video frames a diffusion-model call covers and how its batch is laid out.
+
+Every MagicAnimate patch agrees on this one description of a model call's batch:
+
+* the batch is ``len(chunks)`` chunks one after another (ComfyUI batches cond and uncond together;
+  ``transformer_options["cond_or_uncond"]`` has one entry per chunk, 0 = cond, 1 = uncond);
+* each chunk holds the same frames, in the same order: ``frame_indices`` (positions in the whole video).
+
+The fusion sampler records the window it is running with :func:`set_window`; temporal attention (attend
+within a chunk), reference attention (cond chunks only) and the DensePose control (hints of exactly these
+frames) read it with :func:`frame_layout`.  Without a window, the frames are the whole batch of a chunk.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+WINDOW_KEY = "magicanimate_window"
+COND, UNCOND = 0, 1
+
+
+@dataclass(frozen=True)
+class VideoWindow:
+    """Frames of the whole video that one model call covers (set by the fusion sampler)."""
+
+    frame_indices: tuple[int, ...]
+    video_frames: int
+
+
+@dataclass(frozen=True)
+class FrameLayout:
+    """How one model call's batch maps to video frames."""
+
+    frame_indices: tuple[int, ...]
+    chunks: tuple[int, ...]
+    video_frames: int
+
+    @property
+    def frames(self) -> int:
+        """Frames per chunk (the window length)."""
+        return len(self.frame_indices)
+
+    @property
+    def batch_size(self) -> int:
+        return self.frames * len(self.chunks)
+
+    def chunk_slice(self, chunk: int) -> slice:
+        """Batch rows of chunk number ``chunk``."""
+        return slice(chunk * self.frames, (chunk + 1) * self.frames)
+
+    def cond_chunks(self) -> list[int]:
+        """Chunk numbers that hold the conditional prediction."""
+        return [i for i, c in enumerate(self.chunks) if c == COND]
+
+
+def set_window(transformer_options: dict[str, Any], frame_indices: Sequence[int], video_frames: int) -> None:
+    """Record in ``transformer_options`` that the next model call covers ``frame_indices`` of the video."""
+    transformer_options[WINDOW_KEY] = VideoWindow(tuple(int(i) for i in frame_indices), int(video_frames))
+
+
+def frame_layout(transformer_options: dict[str, Any], batch_size: int) -> FrameLayout:
+    """Describe the batch of the current model call.
+
+    Raises ``ValueError`` if the batch cannot be split into whole chunks of the window's frames: a patch
+    must never guess which frame a row is.
+    """
+    chunks = tuple(int(c) for c in transformer_options.get("cond_or_uncond") or (COND,))
+    if batch_size % len(chunks) != 0:
+        raise ValueError(f"MagicAnimate: a model batch of {batch_size} rows cannot be split into "
+                         f"{len(chunks)} cond/uncond chunks of equal size.")
+    per_chunk = batch_size // len(chunks)
+    window = transformer_options.get(WINDOW_KEY)
+    if window is not None:
+        if len(window.frame_indices) != per_chunk:
+            raise ValueError(f"MagicAnimate: the sampler's window has {len(window.frame_indices)} frames but "
+                             f"each chunk of the model batch has {per_chunk} rows.")
+        return FrameLayout(window.frame_indices, chunks, window.video_frames)
+    core_window = transformer_options.get("context_window")
+    index_list = getattr(core_window, "index_list", None)
+    if index_list is not None and len(index_list) == per_chunk:
+        # ComfyUI's own context windows over the batch dimension.
+        return FrameLayout(tuple(int(i) for i in index_list), chunks, max(index_list) + 1)
+    return FrameLayout(tuple(range(per_chunk)), chunks, per_chunk)

@@ -1,0 +1,74 @@
+"""Motion input nodes: size/select DensePose frames, and synthetic DensePose renderings."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..magic_core.motion_input import FIT_MODES, MOTIONS, prepare_motion, render_synthetic_motion
+
+MAX_SIZE = 8192
+
+
+class MagicAnimatePrepareMotion(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MagicAnimatePrepareMotion",
+            display_name="Prepare MagicAnimate Motion",
+            category="MagicAnimate",
+            description="Selects and sizes DensePose frames so the ControlNet hints and the latent video agree.",
+            inputs=[
+                io.Image.Input("frames", tooltip="DensePose frames (e.g. LoadVideo -> GetVideoComponents, or a "
+                                                 "DensePose Estimator with the Viridis (MagicAnimate) colormap)."),
+                io.Int.Input("width", default=512, min=8, max=MAX_SIZE, step=8,
+                             tooltip="Output width in pixels (a multiple of 8); use the same for the latent."),
+                io.Int.Input("height", default=512, min=8, max=MAX_SIZE, step=8,
+                             tooltip="Output height in pixels (a multiple of 8); use the same for the latent."),
+                io.Combo.Input("fit", options=list(FIT_MODES), default="crop",
+                               tooltip="crop: fill and centre-crop; pad: fit inside, pad with the DensePose "
+                                       "background colour; stretch: ignore the aspect ratio."),
+                io.Int.Input("start_frame", default=0, min=0, max=1_000_000,
+                             tooltip="First input frame to use (0-based)."),
+                io.Int.Input("frame_count", default=0, min=0, max=1_000_000,
+                             tooltip="How many frames to output; 0 = all remaining frames."),
+                io.Int.Input("every_nth", default=1, min=1, max=1000,
+                             tooltip="Take every n-th frame (2 halves the frame rate)."),
+            ],
+            outputs=[
+                io.Image.Output("prepared_frames", display_name="frames", tooltip="The sized DensePose frames."),
+                io.Int.Output("prepared_frame_count", display_name="frame_count",
+                              tooltip="Number of output frames: use it as the latent batch size."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, frames, width, height, fit, start_frame, frame_count, every_nth) -> io.NodeOutput:
+        out = prepare_motion(frames, width, height, fit, start_frame, frame_count, every_nth)
+        return io.NodeOutput(out, out.shape[0])
+
+
+class MagicAnimateSyntheticMotion(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MagicAnimateSyntheticMotion",
+            display_name="MagicAnimate Synthetic Motion",
+            category="MagicAnimate",
+            description="DensePose-style renderings of a simple moving figure, for trying the pack without a video.",
+            inputs=[
+                io.Int.Input("width", default=512, min=8, max=MAX_SIZE, step=8, tooltip="Frame width in pixels."),
+                io.Int.Input("height", default=512, min=8, max=MAX_SIZE, step=8, tooltip="Frame height in pixels."),
+                io.Int.Input("frame_count", default=16, min=1, max=10_000, tooltip="Number of frames to render."),
+                io.Combo.Input("motion", options=list(MOTIONS), default="walk",
+                               tooltip="walk: legs and arms swing; wave: one arm waves; turn: the body turns."),
+                io.Int.Input("seed", default=0, min=0, max=2**31 - 1,
+                             tooltip="Varies the figure's proportions, position and tempo."),
+            ],
+            outputs=[io.Image.Output("frames", tooltip="DensePose frames (viridis part colours).")],
+        )
+
+    @classmethod
+    def execute(cls, width, height, frame_count, motion, seed) -> io.NodeOutput:
+        return io.NodeOutput(render_synthetic_motion(width, height, frame_count, motion, seed))
+
+
+NODES = [MagicAnimatePrepareMotion, MagicAnimateSyntheticMotion]
