@@ -102,6 +102,27 @@ def ensure_host() -> tuple[Path, Path]:
     return root / "ComfyUI", root / "venv" / "bin" / "python"
 
 
+def ensure_browser() -> None:
+    """Install Debian's Chromium for the browser tests when it is missing (root + apt-get only).
+
+    Skipped with ``MAGICANIMATE_NO_BROWSER=1``; where it cannot be installed the browser tests skip with
+    the reason.  Playwright (the Python package, in the lock file) drives it; no browser is downloaded.
+    """
+    if os.environ.get("MAGICANIMATE_NO_BROWSER") or Path("/usr/bin/chromium").exists():
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        log("chromium is not installed and cannot be installed here (needs root and apt-get); "
+            "browser tests will be skipped")
+        return
+    log("installing Debian's chromium for the browser tests (once, about a minute)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    quiet = {"stdout": subprocess.DEVNULL, "env": env}
+    if subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], **quiet).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], **quiet)
+        if subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], **quiet).returncode != 0:
+            log("apt-get could not install chromium; browser tests will be skipped")
+
+
 def host_env(comfy: Path, python: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["COMFYUI_PATH"] = str(comfy)
@@ -132,6 +153,7 @@ def main(argv: list[str]) -> int:
         lock()
         return 0
     comfy, python = ensure_host()
+    ensure_browser()
     if argv[0] == "setup":
         print(f"COMFYUI_PATH={comfy}\nPYTHON={python}")
         return 0
