@@ -72,6 +72,34 @@ def write_tiny_sd15_checkpoint(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def write_tiny_vae(path: Path, seed: int = 2) -> Path:
+    """The tiny TAESD VAE as a standalone VAE file (what ``VAELoader`` reads from ``models/vae/``)."""
+    import comfy.utils
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    comfy.utils.save_torch_file(tiny_taesd_vae(seed).get_sd(), str(path))
+    return path
+
+
+def write_tiny_upscaler(path: Path, scale: int = 2, seed: int = 3) -> Path:
+    """A tiny Real-ESRGAN "Compact" (SRVGGNet) upscaler that spandrel detects from its keys.
+
+    Saved as a plain state dict (``.pth`` via ``torch.save`` of tensors only, or ``.safetensors``), the way
+    ComfyUI's ``UpscaleModelLoader`` reads files in ``models/upscale_models/``.
+    """
+    from spandrel.architectures.Compact import Compact
+
+    model = seeded_init_(Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=scale), seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    if path.suffix == ".safetensors":
+        import comfy.utils
+        comfy.utils.save_torch_file(state, str(path))
+    else:
+        torch.save(state, path)
+    return path
+
+
 def load_tiny_checkpoint(path: Path):
     """(model, clip, vae) through ComfyUI's checkpoint loader, as CheckpointLoaderSimple does."""
     register_tiny_sd15()
@@ -80,4 +108,5 @@ def load_tiny_checkpoint(path: Path):
 
 
 __all__ = ["TINY_CLIP_CONFIG", "TINY_UNET_CONFIG", "load_tiny_checkpoint", "seeded_init_", "tiny_clip",
-           "tiny_sd15_patcher", "tiny_taesd_vae", "write_tiny_sd15_checkpoint"]
+           "tiny_sd15_patcher", "tiny_taesd_vae", "write_tiny_sd15_checkpoint", "write_tiny_upscaler",
+           "write_tiny_vae"]

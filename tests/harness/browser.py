@@ -1,0 +1,89 @@
+"""Drive the real ComfyUI frontend in Debian's headless Chromium with Playwright (no browser download)."""
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def browser_unavailable_reason() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    if not shutil.which(CHROMIUM):
+        return f"{CHROMIUM} is not installed (scripts/host.py installs Debian's chromium where it has root and apt)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as err:
+        return f"the playwright Python package is missing: {err}"
+    return None
+
+
+class FrontendPage:
+    """The ComfyUI frontend opened on a server, with the few graph operations the tests need."""
+
+    def __init__(self, page: Any):
+        self.page = page
+        self.errors: list[str] = []
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def open(self, url: str) -> None:
+        self.page.goto(url + "/")
+        self.page.wait_for_function("window.app && window.app.graph && window.LiteGraph", timeout=90_000)
+        self.page.keyboard.press("Escape")  # the templates dialog of a first start
+
+    def load_ui_workflow(self, workflow: dict[str, Any]) -> None:
+        """What drag-and-drop of a saved workflow does: ``app.loadGraphData``."""
+        self.page.evaluate("async (wf) => { await window.app.loadGraphData(wf); }", workflow)
+
+    def load_api_workflow(self, workflow: dict[str, Any]) -> None:
+        self.page.evaluate("async (wf) => { await window.app.loadApiJson(wf, 'workflow.json'); }", workflow)
+
+    def missing_node_types(self) -> list[str]:
+        return self.page.evaluate(
+            "() => window.app.graph._nodes.filter(n => !window.LiteGraph.registered_node_types[n.type])"
+            ".map(n => n.type)")
+
+    def dialog_texts(self) -> list[str]:
+        """Texts of visible dialogs (error and missing-node dialogs are PrimeVue dialogs)."""
+        return self.page.evaluate(
+            "() => Array.from(document.querySelectorAll('.p-dialog')).filter(d => d.offsetParent !== null)"
+            ".map(d => d.innerText)")
+
+    def set_widget(self, node_type: str, name: str, value: Any) -> int:
+        """Set a widget on every node of ``node_type`` as a user would; returns how many were changed."""
+        return self.page.evaluate(
+            """([type, name, value]) => { let n = 0;
+                 for (const node of window.app.graph._nodes.filter(x => x.type === type)) {
+                   const w = (node.widgets || []).find(w => w.name === name);
+                   if (w) { w.value = value; w.callback?.(value); n++; } }
+                 return n; }""", [node_type, name, value])
+
+    def serialize(self) -> dict[str, Any]:
+        return self.page.evaluate("() => window.app.graph.serialize()")
+
+    def api_prompt(self) -> dict[str, Any]:
+        return self.page.evaluate("async () => (await window.app.graphToPrompt()).output")
+
+    def queue(self) -> None:
+        """Queue like the Run button."""
+        self.page.evaluate("async () => { await window.app.queuePrompt(0); }")
+
+
+@contextlib.contextmanager
+def frontend(url: str, viewport: tuple[int, int] = (1600, 1000)) -> Iterator[FrontendPage]:
+    """Headless Chromium on ``url``'s frontend; always closed."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            fp = FrontendPage(page)
+            fp.open(url)
+            yield fp
+        finally:
+            browser.close()
