@@ -1,0 +1,66 @@
+"""Temporal attention nodes: load MagicAnimate's temporal_attention.ckpt, patch it into an SD1.5 MODEL."""
+from __future__ import annotations
+
+import folder_paths
+from comfy_api.latest import io
+
+from ..magic_core.model_paths import MODEL_FOLDER
+from ..magic_core.temporal import apply_temporal_attention, load_temporal_attention
+
+TemporalAttention = io.Custom("MAGICANIMATE_TEMPORAL")
+
+
+class MagicAnimateTemporalAttentionLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MagicAnimateTemporalAttentionLoader",
+            display_name="Load MagicAnimate Temporal Attention",
+            category="MagicAnimate",
+            description="Loads MagicAnimate's temporal attention (or an AnimateDiff SD1.5 motion module) and "
+                        "checks every key and shape.",
+            inputs=[
+                io.Combo.Input("model_name", options=folder_paths.get_filename_list(MODEL_FOLDER),
+                               tooltip="File in models/magicanimate, normally "
+                                       "MagicAnimate/temporal_attention/temporal_attention.ckpt (AnimateDiff "
+                                       "SD1.5 motion modules v1/v2/v3 work too)."),
+            ],
+            outputs=[TemporalAttention.Output("temporal_attention",
+                                              tooltip="The temporal modules; connect to Apply MagicAnimate "
+                                                      "Temporal Attention.")],
+        )
+
+    @classmethod
+    def execute(cls, model_name) -> io.NodeOutput:
+        return io.NodeOutput(load_temporal_attention(model_name))
+
+
+class MagicAnimateApplyTemporalAttention(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MagicAnimateApplyTemporalAttention",
+            display_name="Apply MagicAnimate Temporal Attention",
+            category="MagicAnimate",
+            description="Returns a copy of the SD1.5 model whose frames (the latent batch) attend to each other.",
+            inputs=[
+                io.Model.Input("model", tooltip="An SD1.5 model (e.g. from Load Checkpoint); it is not modified."),
+                TemporalAttention.Input("temporal_attention",
+                                        tooltip="From Load MagicAnimate Temporal Attention."),
+                io.Float.Input("strength", default=1.0, min=0.0, max=2.0, step=0.01,
+                               tooltip="Scales the temporal modules' contribution; 1 = the original, 0 = the "
+                                       "image model (no temporal modules, no cross-frame norm)."),
+                io.Boolean.Input("cross_frame_norm", default=True,
+                                 tooltip="On (the original): the UNet's ResBlock and output GroupNorms use "
+                                         "statistics over all frames of a window. Off: each frame separately."),
+            ],
+            outputs=[io.Model.Output("temporal_model", display_name="model",
+                                     tooltip="The model with temporal attention: sample the frames as one batch.")],
+        )
+
+    @classmethod
+    def execute(cls, model, temporal_attention, strength, cross_frame_norm) -> io.NodeOutput:
+        return io.NodeOutput(apply_temporal_attention(model, temporal_attention, strength, cross_frame_norm))
+
+
+NODES = [MagicAnimateTemporalAttentionLoader, MagicAnimateApplyTemporalAttention]
