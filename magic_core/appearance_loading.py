@@ -1,0 +1,194 @@
+"""Loading MagicAnimate's appearance encoder into a ComfyUI ``UNetModel`` in its own ModelPatcher.
+
+Two file formats are accepted:
+
+* the official release: ``appearance_encoder/diffusion_pytorch_model.safetensors`` (diffusers keys) with its
+  ``config.json`` beside it; keys are mapped with ComfyUI's own ``comfy.utils.unet_to_diffusers``;
+* a single-file ComfyUI-format UNet (``input_blocks.*`` keys, optionally under ``model.diffusion_model.``),
+  whose architecture ComfyUI's detection recognises.
+
+What is computed: the write side only needs the ``norm1`` outputs of the reference blocks, and the last one is
+``norm1`` of the very last transformer block (``up_blocks.3.attentions.2``, ComfyUI ``output_blocks.11.1``).
+The original class cuts that block down (its attn1/attn2/norm2/norm3/ff/proj_out are identities and absent
+from the file) and has no output head.  Here those modules, the output head (``out``) and anything later are
+replaced by ``Identity`` at load time (no weights, no memory) and the encoder run stops right after that
+``norm1`` (see ``appearance_reference.run_encoder``), so nothing after it is ever computed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import comfy.model_detection
+import comfy.model_management
+import comfy.model_patcher
+import comfy.ops
+import comfy.utils
+import torch
+from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+
+from .appearance_blocks import TransformerBlockInfo, transformer_blocks
+from .appearance_config import read_config_json, unet_config_from_diffusers
+
+COMFY_PREFIX = "model.diffusion_model."
+PRUNED_IN_LAST_BLOCK = ("attn1", "attn2", "norm2", "norm3", "ff")
+
+
+class AppearanceEncoderError(ValueError):
+    """An appearance encoder file that cannot be used; the message names the file and the fix."""
+
+
+@dataclass
+class AppearanceEncoder:
+    """A loaded appearance encoder: its ModelPatcher, its transformer blocks and the dtype it computes in."""
+
+    patcher: comfy.model_patcher.ModelPatcher
+    blocks: list[TransformerBlockInfo]
+    compute_dtype: torch.dtype
+    name: str
+    pruned: tuple[str, ...]
+
+    @property
+    def unet(self) -> UNetModel:
+        return self.patcher.model
+
+
+def load_appearance_encoder(path: str) -> AppearanceEncoder:
+    """Load the appearance encoder at ``path`` (official diffusers file + config.json, or ComfyUI UNet)."""
+    name = os.path.basename(path)
+    state_dict = _read_tensors(path)
+    if any("motion_modules" in k for k in state_dict):
+        raise AppearanceEncoderError(f"'{name}' is a temporal attention (motion module) file, not the appearance "
+                                     f"encoder; pick MagicAnimate/appearance_encoder/diffusion_pytorch_model."
+                                     f"safetensors.")
+    if "controlnet_cond_embedding.conv_in.weight" in state_dict:
+        raise AppearanceEncoderError(f"'{name}' is a ControlNet (the DensePose ControlNet?), not the appearance "
+                                     f"encoder; pick MagicAnimate/appearance_encoder/diffusion_pytorch_model."
+                                     f"safetensors.")
+    if "conv_in.weight" in state_dict and any(k.startswith("down_blocks.") for k in state_dict):
+        unet_config, comfy_sd, unexpected = _from_diffusers(path, state_dict)
+    elif any(k.startswith(("input_blocks.", COMFY_PREFIX + "input_blocks.")) for k in state_dict):
+        unet_config, comfy_sd = _from_comfy(name, state_dict)
+        unexpected = []
+    else:
+        sample = ", ".join(sorted(state_dict)[:3])
+        raise AppearanceEncoderError(f"'{name}' is not a UNet checkpoint (its keys look like: {sample}); the "
+                                     f"appearance encoder is MagicAnimate/appearance_encoder/diffusion_pytorch_"
+                                     f"model.safetensors with its config.json.")
+    return _build(name, unet_config, comfy_sd, unexpected)
+
+
+def _read_tensors(path: str) -> dict[str, torch.Tensor]:
+    name = os.path.basename(path)
+    if not os.path.isfile(path):
+        raise AppearanceEncoderError(f"The appearance encoder file '{path}' does not exist; put it in "
+                                     f"models/magicanimate/ or pick another file.")
+    try:
+        loaded = comfy.utils.load_torch_file(path, safe_load=True)
+    except Exception as exc:  # noqa: BLE001 - any reader failure becomes one clear message
+        raise AppearanceEncoderError(f"The appearance encoder file '{name}' could not be read ({type(exc).__name__}"
+                                     f": {str(exc)[:200]}); it is truncated, corrupt or not a checkpoint. "
+                                     f"Download it again.") from exc
+    if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
+        loaded = loaded["state_dict"]
+    tensors = {str(k): v for k, v in loaded.items() if isinstance(v, torch.Tensor)} if isinstance(loaded, dict) else {}
+    if not tensors:
+        raise AppearanceEncoderError(f"The appearance encoder file '{name}' holds no tensors; it is not a model.")
+    return tensors
+
+
+def _from_diffusers(path: str, state_dict: dict[str, torch.Tensor]):
+    config_path = os.path.join(os.path.dirname(path), "config.json")
+    if not os.path.isfile(config_path):
+        raise AppearanceEncoderError(
+            f"'{os.path.basename(path)}' is a diffusers-format UNet and needs its config.json beside it, but "
+            f"'{config_path}' is missing; copy config.json from the release's appearance_encoder folder next to "
+            f"the file.")
+    unet_config = unet_config_from_diffusers(read_config_json(config_path), config_path)
+    mapping = comfy.utils.unet_to_diffusers(unet_config)
+    comfy_sd, unexpected = {}, []
+    for key, value in state_dict.items():
+        if key in mapping:
+            comfy_sd[mapping[key]] = value
+        else:
+            unexpected.append(key)
+    return unet_config, comfy_sd, unexpected
+
+
+def _from_comfy(name: str, state_dict: dict[str, torch.Tensor]):
+    if any(k.startswith(COMFY_PREFIX) for k in state_dict):
+        state_dict = {k[len(COMFY_PREFIX):]: v for k, v in state_dict.items() if k.startswith(COMFY_PREFIX)}
+    probe = dict(state_dict)
+    if "out.2.weight" not in probe and "input_blocks.0.0.weight" in probe:
+        # A cut-down encoder has no output head; detection only reads its shape.
+        width, channels = probe["input_blocks.0.0.weight"].shape[:2]
+        probe["out.2.weight"] = torch.empty((channels, width, 3, 3), device="meta")
+    try:
+        model_config = comfy.model_detection.model_config_from_unet(probe, "")
+    except Exception as exc:  # noqa: BLE001 - detection fails with KeyErrors on unusual files
+        model_config = None
+        logging.debug("MagicAnimate: UNet detection of %s failed: %s", name, exc)
+    if model_config is None:
+        raise AppearanceEncoderError(f"'{name}' looks like a ComfyUI-format UNet but its architecture was not "
+                                     f"recognised; use the official diffusers file with its config.json.")
+    return dict(model_config.unet_config), state_dict
+
+
+def _prune(unet: UNetModel, last: TransformerBlockInfo) -> tuple[str, ...]:
+    """Replace what runs after the last recorded ``norm1`` by ``Identity``; returns the replaced paths."""
+    replaced = [f"{last.module_path}.{n}" for n in PRUNED_IN_LAST_BLOCK
+                if getattr(unet.get_submodule(last.module_path), n, None) is not None]
+    spatial_path = last.module_path.rsplit(".transformer_blocks.", 1)[0]
+    spatial = unet.get_submodule(spatial_path)
+    replaced.append(f"{spatial_path}.proj_out")
+    later = range(last.key[2] + 1, len(spatial.transformer_blocks))
+    replaced += [f"{spatial_path}.transformer_blocks.{i}" for i in later]
+    part, block_id, _ = last.key
+    if part == "output":
+        block_path = f"output_blocks.{block_id}"
+        layer_id = int(spatial_path.rsplit(".", 1)[1])
+        replaced += [f"{block_path}.{i}" for i in range(layer_id + 1, len(unet.output_blocks[block_id]))]
+        replaced += [f"output_blocks.{i}" for i in range(block_id + 1, len(unet.output_blocks))]
+    replaced.append("out")
+    for path in replaced:
+        parent_path, _, attr = path.rpartition(".")
+        setattr(unet.get_submodule(parent_path) if parent_path else unet, attr, torch.nn.Identity())
+    return tuple(replaced)
+
+
+def _build(name: str, unet_config: dict, comfy_sd: dict[str, torch.Tensor], unexpected: list[str]) -> AppearanceEncoder:
+    load_device = comfy.model_management.get_torch_device()
+    offload_device = comfy.model_management.unet_offload_device()
+    params = sum(v.numel() for v in comfy_sd.values())
+    weight_dtype = next(iter(comfy_sd.values())).dtype
+    dtype = comfy.model_management.unet_dtype(model_params=params, weight_dtype=weight_dtype)
+    manual_cast = comfy.model_management.unet_manual_cast(dtype, load_device)
+    operations = comfy.ops.pick_operations(dtype, manual_cast, load_device=load_device)
+    unet = UNetModel(**unet_config, dtype=dtype, device=offload_device, operations=operations)
+    blocks = transformer_blocks(unet)
+    if not blocks:
+        raise AppearanceEncoderError(f"'{name}' describes a UNet without transformer blocks; it cannot be an "
+                                     f"appearance encoder.")
+    pruned = _prune(unet, blocks[-1])
+    expected = set(unet.state_dict())
+    usable = {k: v for k, v in comfy_sd.items() if k in expected}
+    unexpected += [k for k in comfy_sd if k not in expected and not k.startswith(tuple(p + "." for p in pruned))]
+    missing = sorted(expected - set(usable))
+    if missing:
+        raise AppearanceEncoderError(f"'{name}' is not a complete appearance encoder: {len(missing)} weights are "
+                                     f"missing (e.g. {', '.join(missing[:3])}); it does not match its config.json "
+                                     f"or the download is incomplete.")
+    if unexpected:
+        logging.warning("MagicAnimate: %d weights of %s are not used by the appearance encoder (e.g. %s).",
+                        len(unexpected), name, ", ".join(unexpected[:3]))
+    try:
+        unet.load_state_dict(usable, strict=True)
+    except RuntimeError as exc:
+        raise AppearanceEncoderError(f"The weights of '{name}' do not fit the architecture in its config "
+                                     f"({str(exc).splitlines()[-1][:300]}).") from exc
+    unet.eval()
+    patcher = comfy.model_patcher.ModelPatcher(unet, load_device=load_device, offload_device=offload_device)
+    logging.info("MagicAnimate: appearance encoder %s loaded (%d transformer blocks; not computed: %s).", name,
+                 len(blocks), ", ".join(pruned))
+    return AppearanceEncoder(patcher, blocks, manual_cast or dtype, name, pruned)

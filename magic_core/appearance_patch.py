@@ -1,0 +1,99 @@
+"""Applying the appearance encoder to a denoising model: everything is attached to a clone of the model.
+
+* the encoder's ModelPatcher is tied to the clone with ``set_additional_models`` (loaded/offloaded with the UNet);
+* an OUTER_SAMPLE wrapper encodes the reference image at the video latent's size before the models are loaded;
+* a PREDICT_NOISE wrapper (once per sampling step, around every window of the step) runs the encoder once on the
+  clean reference latent at the step's timestep with the conditional text, and hands the recorded states to the
+  model calls of that step in a copy of ``model_options["transformer_options"]`` (nothing is stored on a model:
+  the states are dropped with the step, after an interrupt or error too);
+* an ``attn1`` patch (the read side) lets the paired blocks attend to them.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import comfy.model_patcher
+import comfy.patcher_extension
+import torch
+from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+
+from .appearance_blocks import fused_blocks, pair_blocks, transformer_blocks
+from .appearance_loading import AppearanceEncoder
+from .appearance_reference import ReferenceAttentionPatch, ReferenceBank, run_encoder
+from .appearance_source import ReferenceLatentSource
+
+ADDITIONAL_MODELS_KEY = "magicanimate_appearance"
+
+
+def apply_appearance_encoder(model: comfy.model_patcher.ModelPatcher, encoder: AppearanceEncoder, vae,
+                             reference_image: torch.Tensor, strength: float = 1.0, fusion_blocks: str = "midup",
+                             start_percent: float = 0.0, end_percent: float = 1.0) -> comfy.model_patcher.ModelPatcher:
+    """A clone of ``model`` whose self-attention also attends to the appearance encoder's reference states.
+
+    ``strength`` 1 is the original, 0 returns an unpatched clone (see ``appearance_reference`` for the blend).
+    """
+    if not isinstance(encoder, AppearanceEncoder):
+        raise TypeError(f"appearance_encoder must come from Load MagicAnimate Appearance Encoder, got "
+                        f"{type(encoder).__name__}.")
+    if vae is None or not hasattr(vae, "encode"):
+        raise TypeError("vae must be a VAE (e.g. from Load VAE or the checkpoint loader).")
+    if not 0.0 <= start_percent <= end_percent <= 1.0:
+        raise ValueError(f"start_percent ({start_percent}) must not exceed end_percent ({end_percent}), both in "
+                         f"0..1; set start_percent <= end_percent.")
+    if not 0.0 <= strength <= 10.0:
+        raise ValueError(f"strength {strength} is outside 0..10; 1.0 is the original MagicAnimate, 0 disables.")
+    unet = getattr(model.model, "diffusion_model", None)
+    if not isinstance(unet, UNetModel):
+        raise ValueError(f"model is a {type(unet).__name__} model; the appearance encoder needs an SD1.5 (UNet) "
+                         f"model such as the checkpoint loader's MODEL.")
+    source = ReferenceLatentSource(vae, reference_image)
+    writers = fused_blocks(encoder.blocks, fusion_blocks)
+    pairing = pair_blocks(writers, fused_blocks(transformer_blocks(unet), fusion_blocks))
+    patched = model.clone()
+    if strength == 0.0:
+        return patched
+    key = f"{ADDITIONAL_MODELS_KEY}_{uuid.uuid4().hex[:8]}"
+    bank_key = f"{key}_bank"
+    writer_keys = [w.key for w in writers]
+    sampling = patched.model.model_sampling
+    sigma_start, sigma_end = sampling.percent_to_sigma(start_percent), sampling.percent_to_sigma(end_percent)
+
+    def outer_sample(executor, noise, latent_image, *args, **kwargs):
+        source.latent(tuple(latent_image.shape[-2:]), executor.class_obj.model_patcher.model)
+        return executor(noise, latent_image, *args, **kwargs)
+
+    def predict_noise(executor, x, timestep, model_options, seed):
+        guider = executor.class_obj
+        sigma = float(timestep.reshape(-1)[0])
+        context = _positive_text(guider, sigma)
+        if context is None or not sigma_end <= sigma <= sigma_start:
+            return executor(x, timestep, model_options, seed)
+        base_model = guider.model_patcher.model
+        latent = source.latent(tuple(x.shape[-2:]), base_model, keep_loaded=True)
+        t = base_model.model_sampling.timestep(timestep.reshape(-1)[:1]).float()
+        states = run_encoder(encoder, writer_keys, latent, t, context)
+        options = dict(model_options)
+        options["transformer_options"] = {**model_options.get("transformer_options", {}),
+                                          bank_key: ReferenceBank(states, pairing, float(strength))}
+        return executor(x, timestep, options, seed)
+
+    patched.set_additional_models(key, [encoder.patcher])
+    patched.set_model_attn1_patch(ReferenceAttentionPatch(bank_key))
+    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, key, outer_sample)
+    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREDICT_NOISE, key, predict_noise)
+    return patched
+
+
+def _positive_text(guider: Any, sigma: float) -> torch.Tensor | None:
+    """The text embedding (``[1, tokens, C]``) of the first positive conditioning active at ``sigma``."""
+    for cond in (getattr(guider, "conds", None) or {}).get("positive", None) or []:
+        if "timestep_start" in cond and sigma > cond["timestep_start"]:
+            continue
+        if "timestep_end" in cond and sigma < cond["timestep_end"]:
+            continue
+        cross = cond.get("model_conds", {}).get("c_crossattn")
+        tensor = getattr(cross, "cond", None)
+        if isinstance(tensor, torch.Tensor):
+            return tensor[:1]
+    return None
