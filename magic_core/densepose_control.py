@@ -1,0 +1,180 @@
+"""The frame-following DensePose ControlNet: hint frame i always conditions latent frame i.
+
+Core ``comfy.controlnet.ControlNet`` gives every model call the first N hint frames, so with sliding windows
+every window is driven by the start of the motion.  :class:`FrameControlNet` subclasses it (no patching) and
+selects the hints of exactly the frames a model call covers, read through the frame contract.
+
+Like the original MagicAnimate, the residuals are computed with the **conditional** text embedding once per
+frame per step and reused for the unconditional chunks of the same call (the noisy input is identical, so
+this equals evaluating the uncond half with the cond text): half of core's ControlNet cost.  When ComfyUI
+runs the uncond chunk in a call of its own (low memory), that call has no cond text and is evaluated with
+its own embedding, as core does.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import comfy.controlnet
+import comfy.model_base
+import comfy.model_management
+import comfy.utils
+import torch
+
+from .frame_contract import FrameLayout, frame_layout
+from .motion_input import check_frames
+
+log = logging.getLogger(__name__)
+
+
+class FrameControlNet(comfy.controlnet.ControlNet):
+    """A ControlNet whose hints follow the video frames of each model call (plain batch or fusion window)."""
+
+    @classmethod
+    def wrap(cls, control: comfy.controlnet.ControlBase) -> FrameControlNet:
+        """A frame-following copy of a ControlNet from core's ``ControlNetLoader`` (the input is not changed)."""
+        if isinstance(control, FrameControlNet):
+            return control.copy()
+        if type(control) is not comfy.controlnet.ControlNet or control.latent_format is not None:
+            raise ValueError(f"control_net: a {type(control).__name__} cannot drive MagicAnimate; load the "
+                             "DensePose ControlNet (an SD1.5 ControlNet) with ControlNetLoader or the MagicAnimate "
+                             "DensePose ControlNet loader.")
+        out = cls(None, global_average_pooling=control.global_average_pooling, load_device=control.load_device,
+                  manual_cast_dtype=control.manual_cast_dtype)
+        out.control_model = control.control_model
+        out.control_model_wrapped = control.control_model_wrapped
+        control.copy_to(out)
+        return out
+
+    def copy(self) -> FrameControlNet:
+        c = FrameControlNet(None, global_average_pooling=self.global_average_pooling, load_device=self.load_device,
+                            manual_cast_dtype=self.manual_cast_dtype)
+        c.control_model = self.control_model
+        c.control_model_wrapped = self.control_model_wrapped
+        self.copy_to(c)
+        return c
+
+    # --- hints ---------------------------------------------------------------------------------------
+    def frame_hints(self, x_noisy: torch.Tensor, layout: FrameLayout, dtype: torch.dtype) -> torch.Tensor:
+        """Hints ``[frames, C, H, W]`` of the call's frames; the whole video's hints are resized once."""
+        height, width = x_noisy.shape[2] * self.compression_ratio, x_noisy.shape[3] * self.compression_ratio
+        if self.cond_hint is None or tuple(self.cond_hint.shape[2:]) != (height, width):
+            hint = comfy.utils.common_upscale(self.cond_hint_original, width, height, self.upscale_algorithm,
+                                              "center")
+            self.cond_hint = self.preprocess_image(hint).to(device=x_noisy.device, dtype=dtype)
+        hints = self.cond_hint
+        if hints.shape[0] == 1:
+            return hints.expand(layout.frames, -1, -1, -1)
+        if hints.shape[0] != layout.video_frames or max(layout.frame_indices) >= hints.shape[0]:
+            raise ValueError(
+                f"MagicAnimate DensePose: {hints.shape[0]} DensePose frames but the latent video has "
+                f"{layout.video_frames} frames. Use the same count for both: connect Prepare MagicAnimate Motion's "
+                f"frame_count output to the empty latent's batch size (or give a single DensePose frame).")
+        if layout.frame_indices == tuple(range(hints.shape[0])):
+            return hints  # the whole video in order: no gather (and core's exact tensor)
+        index = torch.tensor(layout.frame_indices, device=hints.device, dtype=torch.long)
+        return hints.index_select(0, index)
+
+    # --- residuals -----------------------------------------------------------------------------------
+    def get_control(self, x_noisy: torch.Tensor, t: torch.Tensor, cond: dict[str, Any], batched_number: int,
+                    transformer_options: dict[str, Any]) -> dict[str, list] | None:
+        control_prev = None
+        if self.previous_controlnet is not None:
+            control_prev = self.previous_controlnet.get_control(x_noisy, t, cond, batched_number, transformer_options)
+        if self.timestep_range is not None:
+            if t[0] > self.timestep_range[0] or t[0] < self.timestep_range[1]:
+                return control_prev
+
+        dtype = self.manual_cast_dtype if self.manual_cast_dtype is not None else self.control_model.dtype
+        layout = frame_layout(transformer_options, x_noisy.shape[0])
+        hints = self.frame_hints(x_noisy, layout, dtype)
+        sources = self._chunk_sources(x_noisy, layout)
+        evaluated = sorted(set(sources))
+        rows = None if len(evaluated) == len(sources) else torch.cat(
+            [torch.arange(x_noisy.shape[0], device=x_noisy.device)[layout.chunk_slice(k)] for k in evaluated])
+
+        context = cond.get("crossattn_controlnet", cond["c_crossattn"])
+        extra = self.extra_args.copy()
+        for name in self.extra_conds:
+            value = cond.get(name)
+            if value is not None:
+                extra[name] = _rows(comfy.model_base.convert_tensor(value, dtype, x_noisy.device), rows,
+                                    x_noisy.shape[0])
+        t_rows = _rows(t, rows, x_noisy.shape[0])
+        x_rows = _rows(x_noisy, rows, x_noisy.shape[0])
+        timestep = self.model_sampling_current.timestep(t_rows)
+        x_in = self.model_sampling_current.calculate_input(t_rows, x_rows)
+        context = comfy.model_management.cast_to_device(_rows(context, rows, x_noisy.shape[0]), x_noisy.device, dtype)
+        hint = hints if len(evaluated) == 1 else hints.repeat(len(evaluated), 1, 1, 1)
+        control = self.control_model(x=x_in.to(dtype), hint=hint,
+                                     timesteps=timestep.to(dtype), context=context, **extra)
+        control = _spread(control, evaluated, sources, layout.frames)
+        return self.control_merge(control, control_prev, output_dtype=None)
+
+    @staticmethod
+    def _chunk_sources(x_noisy: torch.Tensor, layout: FrameLayout) -> list[int]:
+        """For each chunk, the chunk whose residuals it uses: uncond chunks reuse the first cond chunk's when
+        their noisy input is the same (always under CFG), else they are evaluated themselves."""
+        cond_chunks = layout.cond_chunks()
+        sources = []
+        for k in range(len(layout.chunks)):
+            source = k
+            if k not in cond_chunks and cond_chunks:
+                first = cond_chunks[0]
+                if torch.equal(x_noisy[layout.chunk_slice(k)], x_noisy[layout.chunk_slice(first)]):
+                    source = first
+            sources.append(source)
+        return sources
+
+
+def _rows(value: torch.Tensor, rows: torch.Tensor | None, batch: int) -> torch.Tensor:
+    """``value``'s rows for the evaluated batch rows (``None``: all rows; a single row is shared by every row)."""
+    if rows is None:
+        return value
+    if value.shape[0] == batch:
+        return value.index_select(0, rows.to(value.device))
+    if value.shape[0] == 1:
+        return value.expand(rows.shape[0], *value.shape[1:])
+    raise ValueError(f"MagicAnimate DensePose: conditioning with {value.shape[0]} rows does not match the model "
+                     f"batch of {batch} rows.")
+
+
+def _spread(control: dict[str, list], evaluated: list[int], sources: list[int], frames: int) -> dict[str, list]:
+    """Residuals of the evaluated chunks laid out for every chunk of the batch."""
+    if evaluated == sources:
+        return control
+    position = {k: i for i, k in enumerate(evaluated)}
+    out: dict[str, list] = {}
+    for key, tensors in control.items():
+        out[key] = [None if x is None else torch.cat(
+            [x[position[s] * frames:(position[s] + 1) * frames] for s in sources]) for x in tensors]
+    return out
+
+
+def apply_densepose(positive: list, negative: list, control_net: comfy.controlnet.ControlBase,
+                    densepose: torch.Tensor, strength: float = 1.0, start_percent: float = 0.0,
+                    end_percent: float = 1.0) -> tuple[list, list]:
+    """Attach a frame-following DensePose ControlNet to both conditionings (copies; chains like core's node)."""
+    if not 0.0 <= start_percent <= end_percent <= 1.0:
+        raise ValueError(f"start_percent {start_percent} / end_percent {end_percent}: need "
+                         f"0 <= start_percent <= end_percent <= 1.")
+    hint = check_frames(densepose, "densepose").movedim(-1, 1)
+    if strength == 0:
+        return positive, negative
+    base = FrameControlNet.wrap(control_net)
+    made: dict[Any, FrameControlNet] = {}
+    out = []
+    for conditioning in (positive, negative):
+        entries = []
+        for embedding, options in conditioning:
+            options = options.copy()
+            previous = options.get("control")
+            if previous not in made:
+                made[previous] = base.copy().set_cond_hint(hint, strength, (start_percent, end_percent))
+                made[previous].set_previous_controlnet(previous)
+            options["control"] = made[previous]
+            options["control_apply_to_uncond"] = False
+            entries.append([embedding, options])
+        out.append(entries)
+    log.debug("MagicAnimate DensePose: %d hint frames attached", hint.shape[0])
+    return out[0], out[1]
