@@ -1,7 +1,7 @@
 # The two commands of the README.  Both set up the ComfyUI host first if needed (cached outside the clone).
 HOST := python3 scripts/host.py run --
 
-.PHONY: demo test lint setup
+.PHONY: demo test lint setup ui-workflows
 demo:
 	$(HOST) python scripts/demo.py $(ARGS)
 
@@ -14,3 +14,7 @@ setup:
 
 lint:
 	$(HOST) python -m ruff check .
+
+# Regenerate workflows/<name>.json (UI format) and .png from workflows/<name>_api.json in the real frontend.
+ui-workflows:
+	$(HOST) python scripts/make_ui_workflows.py
