@@ -68,7 +68,7 @@ def fit_frames(frames: torch.Tensor, width: int, height: int, fit: str) -> torch
     if fit == "crop":
         top, left = (new_h - height) // 2, (new_w - width) // 2
         return resized[:, top:top + height, left:left + width]
-    out = torch.empty(frames.shape[0], height, width, 3, dtype=frames.dtype)
+    out = torch.empty(frames.shape[0], height, width, 3, dtype=frames.dtype, device=frames.device)
     out[:] = torch.tensor(DENSEPOSE_BACKGROUND, dtype=frames.dtype) / 255.0
     top, left = (height - new_h) // 2, (width - new_w) // 2
     out[:, top:top + new_h, left:left + new_w] = resized
