@@ -1,0 +1,145 @@
+"""The fusion sampler's context handler: run the model window by window and fuse the predictions per frame.
+
+ComfyUI's ``calc_cond_batch`` hands the whole video (the latent batch holds the frames) to the handler in
+``model_options["context_handler"]``; the handler runs ComfyUI's own ``_calc_cond_batch_outer`` once per window
+(so CALC_COND_BATCH wrappers, ControlNets and attention patches run per window), records the window in
+``transformer_options`` through the frame contract, and averages each window's cond/uncond predictions into
+the video with the fuse weights, before CFG (as the original does).  Windows whose frames repeat (dilated
+windows longer than the video) count each frame once, with its last position, as the original's indexed
+assignment does.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import comfy.context_windows
+import comfy.model_management
+import comfy.model_patcher
+import comfy.patcher_extension
+import torch
+
+from .frame_contract import WINDOW_KEY, set_window
+from .fusion_weights import window_weights
+from .fusion_windows import FusionSettings, Window, context_windows
+
+WRAPPER_KEY = "magicanimate_fusion"
+CORE_WINDOW_KEY = "context_window"
+_MISSING = object()
+
+
+def current_step(timestep: torch.Tensor, model_options: dict[str, Any]) -> int:
+    """Index of the sampler step whose sigma interval holds ``timestep`` (0 outside a sampler run)."""
+    sample_sigmas = model_options.get("transformer_options", {}).get("sample_sigmas")
+    if sample_sigmas is None or timestep.numel() == 0:
+        return 0
+    sigma = float(timestep.reshape(-1)[0])
+    reached = int((sample_sigmas.float() >= sigma * (1.0 - 1e-4)).sum())
+    return max(reached - 1, 0)
+
+
+def _last_positions(window: Window) -> tuple[list[int], list[int]]:
+    """(positions, frames) with each frame once, at its last position in the window."""
+    last = {frame: pos for pos, frame in enumerate(window)}
+    return list(last.values()), list(last.keys())
+
+
+class FusionContextHandler(comfy.context_windows.ContextHandlerABC):
+    """Sliding-window video fusion over the latent batch (frames = batch rows)."""
+
+    def __init__(self, settings: FusionSettings):
+        super().__init__()
+        self.settings = settings
+
+    def should_use_context(self, model, conds, x_in: torch.Tensor, timestep, model_options) -> bool:
+        return x_in.shape[0] > self.settings.context_frames
+
+    def windows(self, frames: int, timestep: torch.Tensor, model_options: dict[str, Any]) -> list[Window]:
+        return context_windows(frames, self.settings, current_step(timestep, model_options))
+
+    def get_resized_cond(self, cond_in: list[dict] | None, x_in: torch.Tensor, window, device=None) -> list | None:
+        """The conds with every per-frame tensor (batch = video frames) cut to the window's frames."""
+        if cond_in is None:
+            return None
+        frames = x_in.shape[0]
+        index = torch.tensor(window.index_list, dtype=torch.long)
+
+        def per_frame(t: Any) -> bool:
+            return isinstance(t, torch.Tensor) and t.ndim > 0 and t.shape[0] == frames
+
+        resized = []
+        for cond in cond_in:
+            new = dict(cond)
+            for key, value in cond.items():
+                if per_frame(value):
+                    new[key] = value.index_select(0, index.to(value.device))
+                elif key == "model_conds" and isinstance(value, dict):
+                    new[key] = {k: (v._copy_with(v.cond.index_select(0, index.to(v.cond.device)))
+                                    if per_frame(getattr(v, "cond", None)) else v) for k, v in value.items()}
+            resized.append(new)
+        return resized
+
+    def execute(self, calc_cond_batch: Callable, model, conds: list, x_in: torch.Tensor, timestep: torch.Tensor,
+                model_options: dict[str, Any]) -> list[torch.Tensor]:
+        frames = x_in.shape[0]
+        windows = self.windows(frames, timestep, model_options)
+        sums = [torch.zeros_like(x_in) for _ in conds]
+        counts = torch.zeros((frames,) + (1,) * (x_in.ndim - 1), dtype=torch.float32, device=x_in.device)
+        options = model_options.setdefault("transformer_options", {})
+        saved = {key: options.get(key, _MISSING) for key in (WINDOW_KEY, CORE_WINDOW_KEY)}
+        try:
+            for window in windows:
+                comfy.model_management.throw_exception_if_processing_interrupted()
+                outputs = self._run_window(calc_cond_batch, model, conds, x_in, timestep, model_options, window)
+                positions, covered = _last_positions(window)
+                pos_index = torch.tensor(positions, dtype=torch.long, device=x_in.device)
+                frame_index = torch.tensor(covered, dtype=torch.long, device=x_in.device)
+                weights = window_weights(self.settings.fuse_method, window, frames, self.settings.context_overlap)
+                weights = weights.to(x_in.device).index_select(0, pos_index).reshape(counts[:len(covered)].shape)
+                for total, out in zip(sums, outputs, strict=True):
+                    out = out.to(x_in.device).index_select(0, pos_index)
+                    total.index_add_(0, frame_index, out * weights.to(out.dtype))
+                counts.index_add_(0, frame_index, weights)
+        finally:
+            for key, value in saved.items():
+                if value is _MISSING:
+                    options.pop(key, None)
+                else:
+                    options[key] = value
+        return [(total / counts).to(x_in.dtype) for total in sums]
+
+    def _run_window(self, calc_cond_batch: Callable, model, conds: list, x_in: torch.Tensor, timestep: torch.Tensor,
+                    model_options: dict[str, Any], window: Window) -> list[torch.Tensor]:
+        frames = x_in.shape[0]
+        core_window = comfy.context_windows.IndexListContextWindow(list(window), dim=0)
+        options = model_options["transformer_options"]
+        set_window(options, window, frames)
+        options[CORE_WINDOW_KEY] = core_window
+        index = torch.tensor(window, dtype=torch.long, device=x_in.device)
+        sub_x = x_in.index_select(0, index)
+        per_frame_t = timestep.ndim > 0 and timestep.shape[0] == frames
+        sub_t = timestep.index_select(0, index.to(timestep.device)) if per_frame_t else timestep
+        sub_conds = [self.get_resized_cond(cond, x_in, core_window) for cond in conds]
+        return calc_cond_batch(model, sub_conds, sub_x, sub_t, model_options)
+
+
+def _window_noise_shape(executor, model, noise_shape, *args, **kwargs):
+    """PREPARE_SAMPLING wrapper: estimate (and load for) the memory of one window, not the whole video."""
+    handler = (kwargs.get("model_options") or {}).get("context_handler")
+    if isinstance(handler, FusionContextHandler) and len(noise_shape) > 0:
+        noise_shape = [min(int(noise_shape[0]), handler.settings.context_frames)] + list(noise_shape[1:])
+    return executor(model, noise_shape, *args, **kwargs)
+
+
+def apply_fusion(model: comfy.model_patcher.ModelPatcher, settings: FusionSettings) -> comfy.model_patcher.ModelPatcher:
+    """A clone of ``model`` that samples videos window by window with ``settings``."""
+    patched = model.clone()
+    if patched.model_options.get("context_handler") is not None:
+        logging.warning("MagicAnimate fusion: the model already had a context handler (e.g. core's context "
+                        "windows); the fusion sampler's windows replace it.")
+    patched.model_options["context_handler"] = FusionContextHandler(settings)
+    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, WRAPPER_KEY,
+                                 _window_noise_shape)
+    return patched
+
