@@ -121,11 +121,22 @@ def load_densepose_controlnet(path: str) -> FrameControlNet:
         hint_channels=state_dict["controlnet_cond_embedding.conv_in.weight"].shape[1], dtype=unet_dtype,
         device=comfy.model_management.unet_offload_device(),
         operations=comfy.ops.pick_operations(unet_dtype, manual_cast_dtype), **unet_config)
-    missing, unexpected = model.load_state_dict(converted, strict=False)
-    if missing or unexpected or leftover:
-        raise ValueError(f"DensePose ControlNet '{name}' does not match its config.json: "
-                         f"{len(missing)} weights missing (e.g. {missing[:3]}), "
-                         f"{len(leftover) + len(unexpected)} unexpected (e.g. {(leftover + unexpected)[:3]}). "
+    mismatch = _mismatch(model, converted, leftover)
+    if mismatch:
+        raise ValueError(f"DensePose ControlNet '{name}' does not match its config.json: {mismatch}. "
                          "Download the file and its config.json again.")
+    model.load_state_dict(converted, strict=True)
     log.info("MagicAnimate: loaded DensePose ControlNet %s (%s, widths from config.json)", name, unet_dtype)
     return FrameControlNet(model, load_device=load_device, manual_cast_dtype=manual_cast_dtype)
+
+
+def _mismatch(model: torch.nn.Module, converted: dict[str, torch.Tensor], leftover: list[str]) -> str:
+    """What differs between the model the config describes and the file's weights ('' when they agree)."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in converted]
+    unexpected = leftover + [k for k in converted if k not in expected]
+    shapes = [f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}" for k, v in converted.items()
+              if k in expected and v.shape != expected[k].shape]
+    parts = [f"{len(items)} {what} (e.g. {items[:2]})" for what, items in
+             (("weights missing", missing), ("unexpected weights", unexpected), ("shape mismatches", shapes)) if items]
+    return "; ".join(parts)

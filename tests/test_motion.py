@@ -4,8 +4,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from magic_core.motion_input import (DENSEPOSE_BACKGROUND, PART_COLORS, fit_frames, prepare_motion,
-                                     render_part_indices, render_synthetic_motion, select_frames)
+from magic_core.motion_input import (
+    DENSEPOSE_BACKGROUND,
+    PART_COLORS,
+    fit_frames,
+    prepare_motion,
+    render_part_indices,
+    render_synthetic_motion,
+    select_frames,
+)
 
 BACKGROUND = torch.tensor(DENSEPOSE_BACKGROUND, dtype=torch.float32) / 255.0
 
