@@ -119,12 +119,8 @@ def _from_diffusers(path: str, state_dict: dict[str, torch.Tensor]):
 def _from_comfy(name: str, state_dict: dict[str, torch.Tensor]):
     if any(k.startswith(COMFY_PREFIX) for k in state_dict):
         state_dict = {k[len(COMFY_PREFIX):]: v for k, v in state_dict.items() if k.startswith(COMFY_PREFIX)}
-    probe = dict(state_dict)
-    if "out.2.weight" not in probe and "input_blocks.0.0.weight" in probe:
-        # A cut-down encoder has no output head; detection only reads its shape.
-        width, channels = probe["input_blocks.0.0.weight"].shape[:2]
-        probe["out.2.weight"] = torch.empty((channels, width, 3, 3), device="meta")
     try:
+        probe = _detection_probe(state_dict)
         model_config = comfy.model_detection.model_config_from_unet(probe, "")
     except Exception as exc:  # noqa: BLE001 - detection fails with KeyErrors on unusual files
         model_config = None
@@ -133,6 +129,21 @@ def _from_comfy(name: str, state_dict: dict[str, torch.Tensor]):
         raise AppearanceEncoderError(f"'{name}' looks like a ComfyUI-format UNet but its architecture was not "
                                      f"recognised; use the official diffusers file with its config.json.")
     return dict(model_config.unet_config), state_dict
+
+
+def _detection_probe(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state_dict`` plus shape-only stand-ins for what a cut-down encoder lacks (output head, the last block's
+    cross-attention), which ComfyUI's detection reads shapes of."""
+    probe = dict(state_dict)
+    if "out.2.weight" not in probe:
+        width, channels = probe["input_blocks.0.0.weight"].shape[:2]
+        probe["out.2.weight"] = torch.empty((channels, width, 3, 3), device="meta")
+    context_dim = next((v.shape[1] for k, v in probe.items() if k.endswith(".attn2.to_k.weight")), None)
+    for key, value in state_dict.items():
+        if key.endswith(".norm1.weight") and ".transformer_blocks." in key and context_dim is not None:
+            attn2 = key[: -len("norm1.weight")] + "attn2.to_k.weight"
+            probe.setdefault(attn2, torch.empty((value.shape[0], context_dim), device="meta"))
+    return probe
 
 
 def _prune(unet: UNetModel, last: TransformerBlockInfo) -> tuple[str, ...]:
