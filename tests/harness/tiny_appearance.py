@@ -60,7 +60,7 @@ class _Write:
 
 
 class _Read:
-    def __init__(self, reference: "DiffusersReference", index: int):
+    def __init__(self, reference: DiffusersReference, index: int):
         self.reference, self.index = reference, index
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kw):
