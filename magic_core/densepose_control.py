@@ -21,7 +21,7 @@ import comfy.model_management
 import comfy.utils
 import torch
 
-from .frame_contract import FrameLayout, frame_layout
+from .frame_contract import WINDOW_KEY, FrameLayout, frame_layout
 from .motion_input import check_frames
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,12 @@ class FrameControlNet(comfy.controlnet.ControlNet):
         return c
 
     # --- hints ---------------------------------------------------------------------------------------
-    def frame_hints(self, x_noisy: torch.Tensor, layout: FrameLayout, dtype: torch.dtype) -> torch.Tensor:
-        """Hints ``[frames, C, H, W]`` of the call's frames; the whole video's hints are resized once."""
+    def frame_hints(self, x_noisy: torch.Tensor, layout: FrameLayout, dtype: torch.dtype,
+                    known_length: bool = True) -> torch.Tensor:
+        """Hints ``[frames, C, H, W]`` of the call's frames; the whole video's hints are resized once.
+
+        ``known_length``: ``layout.video_frames`` is the video's length (not so under core's context windows,
+        where only the indices are known; there only indices past the hints are an error)."""
         height, width = x_noisy.shape[2] * self.compression_ratio, x_noisy.shape[3] * self.compression_ratio
         if self.cond_hint is None or tuple(self.cond_hint.shape[2:]) != (height, width):
             hint = comfy.utils.common_upscale(self.cond_hint_original, width, height, self.upscale_algorithm,
@@ -65,7 +69,7 @@ class FrameControlNet(comfy.controlnet.ControlNet):
         hints = self.cond_hint
         if hints.shape[0] == 1:
             return hints.expand(layout.frames, -1, -1, -1)
-        if hints.shape[0] != layout.video_frames or max(layout.frame_indices) >= hints.shape[0]:
+        if (known_length and hints.shape[0] != layout.video_frames) or max(layout.frame_indices) >= hints.shape[0]:
             raise ValueError(
                 f"MagicAnimate DensePose: {hints.shape[0]} DensePose frames but the latent video has "
                 f"{layout.video_frames} frames. Use the same count for both: connect Prepare MagicAnimate Motion's "
@@ -87,7 +91,8 @@ class FrameControlNet(comfy.controlnet.ControlNet):
 
         dtype = self.manual_cast_dtype if self.manual_cast_dtype is not None else self.control_model.dtype
         layout = frame_layout(transformer_options, x_noisy.shape[0])
-        hints = self.frame_hints(x_noisy, layout, dtype)
+        known_length = WINDOW_KEY in transformer_options or transformer_options.get("context_window") is None
+        hints = self.frame_hints(x_noisy, layout, dtype, known_length)
         sources = self._chunk_sources(x_noisy, layout)
         evaluated = sorted(set(sources))
         rows = None if len(evaluated) == len(sources) else torch.cat(

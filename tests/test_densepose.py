@@ -255,3 +255,19 @@ def test_apply_copies_inputs_and_chains_with_other_controlnets(densepose_cn):
     assert ours.strength == 0.7 and ours.timestep_percent_range == (0.1, 0.9) and out_pos[0][1]["keep"] == 1
     assert densepose_cn.cond_hint_original is None                       # the loaded control is not changed
     assert apply_densepose(positive, negative, densepose_cn, coded_hints(2), 0.0) == (positive, negative)
+
+
+def test_core_context_windows_select_by_index_list(unet, densepose_cn, calls):
+    """ComfyUI's own context windows name only the window's indices; hints follow them too."""
+    pos, neg = texts()
+    positive, _ = apply_densepose([[pos, {}]], [[neg, {}]], densepose_cn, coded_hints(10))
+    control = started(positive[0][1]["control"], unet)
+    window = type("Window", (), {"index_list": [4, 5, 6]})()
+    try:
+        control.get_control(*call_inputs(3, [0, 1]), 2, {"cond_or_uncond": [0, 1], "context_window": window})
+        window.index_list = [8, 9, 10]
+        with pytest.raises(ValueError, match="10 DensePose frames"):
+            control.get_control(*call_inputs(3, [0, 1]), 2, {"cond_or_uncond": [0, 1], "context_window": window})
+    finally:
+        control.cleanup()
+    assert hint_frames(calls.calls[0]["hint"], 10) == [4, 5, 6]
