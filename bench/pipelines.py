@@ -1,0 +1,94 @@
+"""The benchmarked configurations, each a function that builds its models, patches them and samples once.
+
+All configurations share frames, steps, CFG, sampler, scheduler, beta schedule, seed and windows.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import comfy.sample
+import torch
+
+from magic_core.appearance_patch import apply_appearance_encoder
+from magic_core.densepose_control import apply_densepose
+from magic_core.fusion_sigmas import MAGICANIMATE_BETA, apply_beta_schedule
+from magic_core.fusion_windows import FusionSettings
+from magic_core.sampling import fusion_sample
+from magic_core.temporal_patch import apply_temporal_attention
+
+from . import models
+from .naive import apply_core_controlnet, apply_naive_appearance
+from .sizes import BenchSize
+
+CFG = 7.5
+SAMPLER, SCHEDULER = "ddim", "ddim_uniform"
+SETTINGS = FusionSettings(context_frames=16, context_overlap=4, context_stride=1, closed_loop=True)
+SEED = 1
+
+
+@dataclass
+class Prepared:
+    """A configuration ready to sample: ``run(latent, steps) -> samples``."""
+
+    run: Callable[[dict, int], torch.Tensor]
+
+
+def _fusion(model, positive, negative) -> Callable[[dict, int], torch.Tensor]:
+    def run(latent: dict, steps: int) -> torch.Tensor:
+        return fusion_sample(model, positive, negative, latent, seed=SEED, steps=steps, cfg=CFG, sampler_name=SAMPLER,
+                             scheduler=SCHEDULER, settings=SETTINGS, beta_schedule=MAGICANIMATE_BETA,
+                             progress=False)["samples"]
+    return run
+
+
+def floor(size: BenchSize, frames: int) -> Prepared:
+    """The fusion sampler on the plain UNet: no MagicAnimate parts."""
+    data = models.inputs(size, frames)
+    return Prepared(_fusion(models.base_model(size), data.positive, data.negative))
+
+
+def ksampler(size: BenchSize, frames: int) -> Prepared:
+    """ComfyUI's KSampler on the plain UNet, all frames in one batch (no windows), same schedule."""
+    data = models.inputs(size, frames)
+    model = apply_beta_schedule(models.base_model(size), MAGICANIMATE_BETA)
+
+    def run(latent: dict, steps: int) -> torch.Tensor:
+        noise = comfy.sample.prepare_noise(latent["samples"], SEED)
+        return comfy.sample.sample(model, noise, steps, CFG, SAMPLER, SCHEDULER, data.positive, data.negative,
+                                   latent["samples"], disable_pbar=True, seed=SEED)
+    return Prepared(run)
+
+
+def full(size: BenchSize, frames: int) -> Prepared:
+    """The pack's MagicAnimate pipeline: temporal attention, appearance encoder, DensePose ControlNet, fusion."""
+    data = models.inputs(size, frames)
+    base = models.base_model(size)
+    model = apply_temporal_attention(base, models.temporal_weights(base))
+    model = apply_appearance_encoder(model, models.appearance_encoder(size), models.vae(), data.reference)
+    control = models.frame_controlnet(models.controlnet_model(size))
+    positive, negative = apply_densepose(data.positive, data.negative, control, data.densepose)
+    return Prepared(_fusion(model, positive, negative))
+
+
+def naive(size: BenchSize, frames: int) -> Prepared:
+    """The same parts composed without sharing: core ControlNet per CFG half, encoder per call and half."""
+    data = models.inputs(size, frames)
+    base = models.base_model(size)
+    model = apply_temporal_attention(base, models.temporal_weights(base))
+    model = apply_naive_appearance(model, models.appearance_encoder(size), models.vae(), data.reference,
+                                   (size.latent, size.latent))
+    control = models.core_controlnet(models.controlnet_model(size))
+    positive, negative = apply_core_controlnet(data.positive, data.negative, control, data.densepose)
+    return Prepared(_fusion(model, positive, negative))
+
+
+CONFIGS: dict[str, Callable[[BenchSize, int], Prepared]] = {
+    "floor": floor, "ksampler": ksampler, "full": full, "naive": naive,
+}
+LABELS = {
+    "floor": "(1) floor: fusion sampler, plain UNet",
+    "ksampler": "(1i) KSampler, plain UNet, no windows",
+    "full": "(2) MagicAnimate pipeline (pack)",
+    "naive": "(3) naive composition",
+}

@@ -1,0 +1,73 @@
+"""One configuration at one frame count, in its own process: build, warm up, time, report one JSON line.
+
+A fresh process per measurement keeps each configuration's peak memory its own.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.env import setup  # noqa: E402
+
+RESULT_PREFIX = "BENCH_RESULT "
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--frames", type=int, required=True)
+    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--size", required=True)
+    parser.add_argument("--device", choices=("cpu", "cuda"), required=True)
+    parser.add_argument("--warmup-steps", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Build, warm up (``warmup_steps`` on the same video), then time one sampling run."""
+    import comfy.model_management
+    import torch
+
+    from bench.memory import PeakMemory
+    from bench.pipelines import CONFIGS
+    from bench.sizes import SIZES
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    size = SIZES[args.size]
+    device = comfy.model_management.get_torch_device()
+    built = time.perf_counter()
+    with torch.inference_mode():
+        prepared = CONFIGS[args.config](size, args.frames)
+        latent = {"samples": torch.zeros(args.frames, 4, size.latent, size.latent)}
+        build_s = time.perf_counter() - built
+        if args.warmup_steps > 0:
+            prepared.run(latent, args.warmup_steps)
+        memory = PeakMemory(device)
+        memory.reset()
+        start = time.perf_counter()
+        out = prepared.run(latent, args.steps)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+    return {
+        "config": args.config, "frames": args.frames, "steps": args.steps, "size": args.size,
+        "seconds": seconds, "s_per_frame_step": seconds / (args.frames * args.steps),
+        "peak_mib": memory.peak_mib(), "memory_kind": memory.kind(), "build_s": build_s,
+        "finite": bool(torch.isfinite(out).all()), "device": str(device), "threads": torch.get_num_threads(),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    setup(args.device)
+    print(RESULT_PREFIX + json.dumps(measure(args)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
