@@ -13,16 +13,9 @@ from magic_core.fusion_sigmas import MAGICANIMATE_BETA, MODEL_DEFAULT_BETA, appl
 from magic_core.fusion_windows import FusionSettings, context_windows
 from magic_core.sampling import fusion_sample
 
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
+
 STEPS = 3
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tiny model runs fastest on one CPU thread (many threads only contend on shared CI cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> bool:

@@ -13,6 +13,15 @@ from magic_core.frame_contract import frame_layout
 from .tiny_models import tiny_clip
 
 
+@pytest.fixture(scope="module")
+def one_cpu_thread():
+    """Run a module's tiny-model sampling on one CPU thread (several threads only contend on shared CPUs)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def fusion_conds() -> tuple[list, list]:
     """(positive, negative) CONDITIONING of the tiny CLIP, as CLIPTextEncode makes them."""

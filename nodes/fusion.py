@@ -1,0 +1,86 @@
+"""The fusion sampler node: MagicAnimate's sliding-window video sampling for videos of any length."""
+from __future__ import annotations
+
+import comfy.samplers
+from comfy_api.latest import io
+
+from ..magic_core.fusion_sigmas import BETA_SCHEDULES, MAGICANIMATE_BETA
+from ..magic_core.fusion_windows import FUSE_METHODS, SCHEDULES, FusionSettings
+from ..magic_core.sampling import fusion_sample
+
+MAX_FRAMES = 4096
+
+
+class MagicAnimateFusionSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MagicAnimateFusionSampler",
+            display_name="MagicAnimate Fusion Sampler",
+            category="MagicAnimate",
+            description="Samples a video latent (frames = batch) in overlapping windows of context_frames and fuses "
+                        "the windows' predictions every step, as MagicAnimate does, so videos of any length fit in "
+                        "the memory of one window.",
+            inputs=[
+                io.Model.Input("model", tooltip="The (MagicAnimate-patched) SD1.5 model used for denoising."),
+                io.Conditioning.Input("positive", tooltip="Positive conditioning (the original uses an empty "
+                                                          "prompt)."),
+                io.Conditioning.Input("negative", tooltip="Negative conditioning (the original uses an empty "
+                                                          "prompt)."),
+                io.Latent.Input("latent_image", tooltip="The video latent: one batch entry per frame (e.g. "
+                                                        "EmptyLatentImage with batch_size = frame count)."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="The random seed used for creating the noise (the demo uses 1)."),
+                io.Int.Input("steps", default=25, min=1, max=10000,
+                             tooltip="Denoising steps (25 in the original)."),
+                io.Float.Input("cfg", default=7.5, min=0.0, max=100.0, step=0.1, round=0.01,
+                               tooltip="Classifier-free guidance scale (7.5 in the original)."),
+                io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default="ddim",
+                               tooltip="Sampling algorithm; ddim is the original's."),
+                io.Combo.Input("scheduler", options=comfy.samplers.KSampler.SCHEDULERS, default="ddim_uniform",
+                               tooltip="Noise schedule spacing; ddim_uniform gives the original's timesteps "
+                                       "961, 921, ..., 1 for 25 steps."),
+                io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="1.0 samples from pure noise; lower keeps more of latent_image "
+                                       "(video-to-video)."),
+                io.Int.Input("context_frames", default=16, min=1, max=MAX_FRAMES,
+                             tooltip="Frames per window (16 in the original; MagicAnimate's temporal "
+                                     "attention supports at most 24). Videos this short or shorter run as one "
+                                     "window."),
+                io.Int.Input("context_overlap", default=4, min=0, max=MAX_FRAMES - 1,
+                             tooltip="Frames shared by neighbouring windows (4 in the original); must be "
+                                     "smaller than context_frames. More overlap: smoother, slower."),
+                io.Int.Input("context_stride", default=1, min=1, max=16,
+                             tooltip="1 = the original. Higher adds passes of dilated windows (every 2nd, "
+                                     "4th, ... frame) for long-range consistency; capped by the video length."),
+                io.Boolean.Input("closed_loop", default=True,
+                                 tooltip="On (the original): windows continue past the last frame and wrap "
+                                         "around to the first, good for looping motion. Off: one window fewer "
+                                         "where the overlap allows (uniform schedules only)."),
+                io.Combo.Input("schedule", options=list(SCHEDULES), default="uniform",
+                               tooltip="uniform: the original's windows, the same every step. "
+                                       "uniform_shifting: the windows shift every step (hides seams). "
+                                       "static: tile the video without wrap-around."),
+                io.Combo.Input("fuse_method", options=list(FUSE_METHODS), default="flat",
+                               tooltip="How overlapping windows are averaged per frame. flat: plain average "
+                                       "(the original); pyramid / gaussian: window centres count more; "
+                                       "overlap_linear: linear cross-fade over the overlap."),
+                io.Combo.Input("beta_schedule", options=list(BETA_SCHEDULES), default=MAGICANIMATE_BETA,
+                               tooltip="sqrt_linear (MagicAnimate): the original's noise schedule (diffusers "
+                                       "'linear' 0.00085-0.012). model default: the checkpoint's own schedule."),
+            ],
+            outputs=[io.Latent.Output("fused_latent", display_name="LATENT",
+                                      tooltip="The denoised video latent, one batch entry per frame.")],
+        )
+
+    @classmethod
+    def execute(cls, model, positive, negative, latent_image, seed, steps, cfg, sampler_name, scheduler, denoise,
+                context_frames, context_overlap, context_stride, closed_loop, schedule, fuse_method,
+                beta_schedule) -> io.NodeOutput:
+        settings = FusionSettings(context_frames, context_overlap, context_stride, closed_loop, schedule, fuse_method)
+        return io.NodeOutput(fusion_sample(model, positive, negative, latent_image, seed=seed, steps=steps, cfg=cfg,
+                                           sampler_name=sampler_name, scheduler=scheduler, denoise=denoise,
+                                           settings=settings, beta_schedule=beta_schedule))
+
+
+NODES = [MagicAnimateFusionSampler]

@@ -1,0 +1,87 @@
+"""The MagicAnimateFusionSampler node: schema, in-process run, and a 48-frame run through a real server."""
+from __future__ import annotations
+
+import pytest
+import safetensors.torch
+import torch
+from conftest import TINY_CHECKPOINT
+from harness.fixtures_fusion import empty_latent
+from harness.server import ExecutionFailed
+from harness.tiny_models import tiny_sd15_patcher
+
+from magic_core.fusion_windows import FusionSettings
+from magic_core.sampling import fusion_sample
+
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
+
+NODE_ID = "MagicAnimateFusionSampler"
+DEFAULTS = {"seed": 0, "steps": 25, "cfg": 7.5, "sampler_name": "ddim", "scheduler": "ddim_uniform", "denoise": 1.0,
+            "context_frames": 16, "context_overlap": 4, "context_stride": 1, "closed_loop": True,
+            "schedule": "uniform", "fuse_method": "flat", "beta_schedule": "sqrt_linear (MagicAnimate)"}
+
+
+def test_node_schema_defaults_and_tooltips(comfy_host):
+    node = comfy_host.NODE_CLASS_MAPPINGS[NODE_ID]
+    required = node.INPUT_TYPES()["required"]
+    assert list(required) == ["model", "positive", "negative", "latent_image", *DEFAULTS]
+    for name, spec in required.items():
+        assert spec[1].get("tooltip"), f"{name} has no tooltip"
+        if name in DEFAULTS:
+            assert spec[1].get("default") == DEFAULTS[name], name
+    def options(name: str) -> list:
+        spec = required[name]
+        return spec[1]["options"] if spec[0] == "COMBO" else spec[0]
+
+    assert {"uniform", "uniform_shifting", "static"} == set(options("schedule"))
+    assert {"flat", "pyramid", "overlap_linear", "gaussian"} == set(options("fuse_method"))
+    assert "dpmpp_2m" in options("sampler_name") and "karras" in options("scheduler")
+    assert tuple(node.RETURN_TYPES) == ("LATENT",)
+
+
+def test_node_runs_the_core_sampler(comfy_host, fusion_conds):
+    node = comfy_host.NODE_CLASS_MAPPINGS[NODE_ID]
+    latent = empty_latent(20)
+    args = dict(DEFAULTS, seed=3, steps=2, context_frames=8, context_overlap=2, fuse_method="pyramid")
+    out = node.execute(tiny_sd15_patcher(0), *fusion_conds, latent, **args).result[0]
+    expected = fusion_sample(tiny_sd15_patcher(0), *fusion_conds, latent, seed=3, steps=2, progress=False,
+                             settings=FusionSettings(8, 2, 1, True, "uniform", "pyramid"))
+    assert torch.equal(out["samples"], expected["samples"]) and out["samples"].shape == (20, 4, 4, 4)
+
+
+def fusion_workflow(frames: int, **sampler_inputs) -> dict:
+    """Tiny checkpoint -> text encodes -> EmptyLatentImage(frames) -> fusion sampler -> SaveLatent."""
+    inputs = dict(DEFAULTS, seed=1, steps=2)
+    inputs.update(sampler_inputs)
+    return {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": TINY_CHECKPOINT}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
+        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 32, "height": 32, "batch_size": frames}},
+        "5": {"class_type": NODE_ID, "inputs": {"model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0],
+                                                "latent_image": ["4", 0], **inputs}},
+        "6": {"class_type": "SaveLatent", "inputs": {"samples": ["5", 0], "filename_prefix": "fusion"}},
+    }
+
+
+def saved_latents(server, entry) -> list[torch.Tensor]:
+    tensors = []
+    for node_out in entry.get("outputs", {}).values():
+        for item in node_out.get("latents", []) or []:
+            path = server.base_dir / item.get("type", "output") / item.get("subfolder", "") / item["filename"]
+            tensors.append(safetensors.torch.load_file(str(path))["latent_tensor"])
+    return tensors
+
+
+def test_48_frames_through_a_real_server(comfy_server):
+    entry = comfy_server.run(fusion_workflow(48, steps=1))
+    (latent,) = saved_latents(comfy_server, entry)
+    assert latent.shape == (48, 4, 4, 4)
+    assert torch.isfinite(latent).all() and latent.abs().sum() > 0
+    # every frame was denoised (no frame left at its empty input), windows wrapped around the end
+    assert (latent.flatten(1).abs().amax(1) > 0).all()
+
+
+def test_bad_overlap_through_the_server_names_the_input(comfy_server):
+    with pytest.raises(ExecutionFailed) as err:
+        comfy_server.run(fusion_workflow(20, context_frames=8, context_overlap=8))
+    assert "context_overlap is 8" in err.value.message and "smaller than the window" in err.value.message
