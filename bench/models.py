@@ -99,7 +99,8 @@ def controlnet_config(size: BenchSize) -> dict:
 def controlnet_model(size: BenchSize, seed: int = 2) -> comfy.cldm.cldm.ControlNet:
     """ComfyUI's ``cldm.ControlNet`` built from the pack's config.json translation, seeded."""
     dtype = weight_dtype(size)
-    model = comfy.cldm.cldm.ControlNet(hint_channels=3, dtype=dtype, device=comfy.model_management.unet_offload_device(),
+    device = comfy.model_management.unet_offload_device()
+    model = comfy.cldm.cldm.ControlNet(hint_channels=3, dtype=dtype, device=device,
                                        operations=comfy.ops.pick_operations(dtype, None),
                                        **controlnet_unet_config(controlnet_config(size)))
     return seeded_init_(model, seed)

@@ -86,9 +86,3 @@ def naive(size: BenchSize, frames: int) -> Prepared:
 CONFIGS: dict[str, Callable[[BenchSize, int], Prepared]] = {
     "floor": floor, "ksampler": ksampler, "full": full, "naive": naive,
 }
-LABELS = {
-    "floor": "(1) floor: fusion sampler, plain UNet",
-    "ksampler": "(1i) KSampler, plain UNet, no windows",
-    "full": "(2) MagicAnimate pipeline (pack)",
-    "naive": "(3) naive composition",
-}

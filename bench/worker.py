@@ -25,11 +25,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", choices=("cpu", "cuda"), required=True)
     parser.add_argument("--warmup-steps", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs in this process; the fastest counts")
+    parser.add_argument("--profile", action="store_true", help="time the run under cProfile (adds overhead)")
     return parser.parse_args(argv)
 
 
 def measure(args: argparse.Namespace) -> dict:
-    """Build, warm up (``warmup_steps`` on the same video), then time one sampling run."""
+    """Build, warm up (``warmup_steps`` on the same video), then time ``repeats`` sampling runs (fastest counts;
+    the machine is shared and bursts of other work only ever add time)."""
     import comfy.model_management
     import torch
 
@@ -50,14 +53,26 @@ def measure(args: argparse.Namespace) -> dict:
             prepared.run(latent, args.warmup_steps)
         memory = PeakMemory(device)
         memory.reset()
-        start = time.perf_counter()
-        out = prepared.run(latent, args.steps)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-    return {
+        profile = None
+        if args.profile:
+            from bench.profiling import profile_run
+
+            result: list = []
+            profile = profile_run(lambda: result.append(prepared.run(latent, args.steps)))
+            out, seconds = result[0], profile["wall_s"]
+        else:
+            times = []
+            for _ in range(max(args.repeats, 1)):
+                start = time.perf_counter()
+                out = prepared.run(latent, args.steps)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - start)
+            seconds = min(times)
+    return {"profile": profile,
         "config": args.config, "frames": args.frames, "steps": args.steps, "size": args.size,
-        "seconds": seconds, "s_per_frame_step": seconds / (args.frames * args.steps),
+        "seconds": seconds, "all_seconds": [seconds] if args.profile else times,
+        "s_per_frame_step": seconds / (args.frames * args.steps),
         "peak_mib": memory.peak_mib(), "memory_kind": memory.kind(), "build_s": build_s,
         "finite": bool(torch.isfinite(out).all()), "device": str(device), "threads": torch.get_num_threads(),
     }

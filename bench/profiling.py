@@ -1,0 +1,59 @@
+"""Where the pipeline's time goes: cProfile of one sampling run, summarised by component and by function."""
+from __future__ import annotations
+
+import cProfile
+import pstats
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+# (label, file suffix, function name): cumulative time of these functions, as a share of the run.
+COMPONENTS = [
+    ("denoising UNet forward (whole, incl. patches below)", "diffusionmodules/openaimodel.py", "_forward"),
+    ("DensePose ControlNet forward (cldm)", "comfy/cldm/cldm.py", "forward"),
+    ("FrameControlNet.get_control (incl. ControlNet forward)", "magic_core/densepose_control.py", "get_control"),
+    ("core ControlNet.get_control (naive; incl. forward)", "comfy/controlnet.py", "get_control"),
+    ("temporal modules (TemporalSlot forward)", "magic_core/temporal_patch.py", "temporal_slot_forward"),
+    ("appearance encoder run (run_encoder)", "magic_core/appearance_reference.py", "run_encoder"),
+    ("reference attention read patch", "magic_core/appearance_reference.py", "__call__"),
+    ("cross-frame GroupNorm wrapper (hooks set-up + UNet)", "magic_core/temporal_groupnorm.py",
+     "cross_frame_norm_wrapper"),
+    ("cross-frame GroupNorm: cross_frame_norms() module walk", "magic_core/temporal_groupnorm.py", "cross_frame_norms"),
+    ("frame contract: frame_layout", "magic_core/frame_contract.py", "frame_layout"),
+    ("fusion: window conds (get_resized_cond)", "magic_core/fusion_context.py", "get_resized_cond"),
+    ("fusion: context handler execute (all windows)", "magic_core/fusion_context.py", "execute"),
+    ("attention kernels (sub-quadratic, CPU)", "ldm/modules/sub_quadratic_attention.py",
+     "efficient_dot_product_attention"),
+    ("attention kernels (PyTorch SDPA)", "ldm/modules/attention.py", "attention_pytorch"),
+]
+
+
+def profile_run(run: Callable[[], object], out_path: Path | None = None) -> dict:
+    """Run ``run`` under cProfile; return wall time, component shares and the top functions by own time."""
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    run()
+    profiler.disable()
+    wall = time.perf_counter() - start
+    stats = pstats.Stats(profiler)
+    if out_path is not None:
+        stats.dump_stats(str(out_path))
+    table = stats.stats  # {(file, line, func): (cc, nc, tt, ct, callers)}
+    components = []
+    for label, suffix, func in COMPONENTS:
+        hits = [(v[3], v[1]) for (file, _, name), v in table.items()
+                if name == func and file.replace("\\", "/").endswith(suffix)]
+        if hits:
+            cumulative, calls = max(hits)  # the outermost function of that name in that file
+            components.append({"label": label, "where": f"{suffix}:{func}", "calls": calls,
+                               "cumulative_s": cumulative, "share": cumulative / wall})
+    top = sorted(table.items(), key=lambda kv: kv[1][2], reverse=True)[:15]
+    functions = [{"where": f"{_short(file)}:{line}:{name}", "calls": v[1], "own_s": v[2], "cumulative_s": v[3]}
+                 for (file, line, name), v in top]
+    return {"wall_s": wall, "components": components, "top_own": functions}
+
+
+def _short(file: str) -> str:
+    parts = file.replace("\\", "/").split("/")
+    return "/".join(parts[-3:]) if len(parts) > 3 else file

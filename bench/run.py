@@ -1,0 +1,180 @@
+"""Benchmark the MagicAnimate pack: floor, full pipeline and naive composition, side by side, in one run.
+
+    python3 scripts/host.py run -- python bench/run.py [--device cpu|cuda] [--frames 16 32 64 128]
+
+Every (configuration, frame count) is measured in a fresh process (its own peak memory), interleaved and
+repeated; the fastest repeat counts.  Prints the table and the targets and writes BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.report import NOTES_MARKER, ORDER, profile_table, table, targets, targets_table  # noqa: E402
+from bench.sizes import SIZES  # noqa: E402
+from bench.worker import RESULT_PREFIX  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+WORKER = REPO / "bench" / "worker.py"
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--frames", type=int, nargs="+", default=[16, 32, 64, 128])
+    parser.add_argument("--size", choices=sorted(SIZES), help="default: cpu on CPU, sd15 (fp16, 512x512) on CUDA")
+    parser.add_argument("--steps", type=int, default=2, help="timed sampling steps (default 2)")
+    parser.add_argument("--warmup-steps", type=int, default=1, help="untimed steps on the same video first")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats; the fastest counts")
+    parser.add_argument("--configs", nargs="+", choices=ORDER, default=list(ORDER))
+    parser.add_argument("--profile-frames", type=int, default=32, help="profile the full pipeline (0 = skip)")
+    parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"), help="markdown file ('' = don't write)")
+    parser.add_argument("--json", default="", help="also write every raw measurement to this JSON file")
+    args = parser.parse_args(argv)
+    args.size = args.size or ("sd15" if args.device == "cuda" else "cpu")
+    return args
+
+
+def run_worker(args: argparse.Namespace, config: str, frames: int, profile: bool = False) -> dict:
+    """One measurement in a fresh process; ``{"error": ...}`` when it fails."""
+    cmd = [sys.executable, str(WORKER), "--config", config, "--frames", str(frames), "--steps", str(args.steps),
+           "--size", args.size, "--device", args.device, "--warmup-steps", str(args.warmup_steps)]
+    if profile:
+        cmd.append("--profile")
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX):])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+    return {"config": config, "frames": frames, "error": f"exit {proc.returncode}: {tail[0]}"}
+
+
+def measure_all(args: argparse.Namespace) -> tuple[dict, list[dict]]:
+    """Interleaved repeats; keeps the fastest repeat per (config, frames) and the largest peak memory seen."""
+    best: dict = {}
+    raw: list[dict] = []
+    for repeat in range(args.repeats):
+        for frames in args.frames:
+            for config in args.configs:
+                row = run_worker(args, config, frames)
+                raw.append({**row, "repeat": repeat})
+                shown = row.get("error") or f"{row['s_per_frame_step']:.4f} s/frame-step, {row['peak_mib']:.0f} MiB"
+                print(f"[bench] repeat {repeat + 1}/{args.repeats} frames {frames:4d} {config:9s} {shown}",
+                      flush=True)
+                key = (config, frames)
+                old = best.get(key)
+                if old is None or "error" in old:
+                    best[key] = row
+                elif "error" not in row:
+                    peak = max(old["peak_mib"], row["peak_mib"])
+                    best[key] = dict(row if row["seconds"] < old["seconds"] else old, peak_mib=peak)
+    return best, raw
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
+    return (f"{cpu}, {cores} cores available ({os.cpu_count()} logical CPUs), {gpu}; "
+            f"Python {platform.python_version()}, torch {torch.__version__}, ComfyUI {comfy_version()}, "
+            f"{platform.platform()}")
+
+
+def comfy_version() -> str:
+    path = Path(os.environ.get("COMFYUI_PATH", "")) / "comfyui_version.py"
+    try:
+        return path.read_text().split("=", 1)[1].strip().strip("\"'")
+    except (OSError, IndexError):
+        return "unknown"
+
+
+def load() -> str:
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def document(args: argparse.Namespace, results: dict, profile: dict | None, load_before: str, load_after: str) -> str:
+    """The markdown of BENCHMARKS.md (hand-written notes after the marker are appended by ``write``)."""
+    size = SIZES[args.size]
+    unit = "torch.cuda.max_memory_allocated" if args.device == "cuda" else "process peak RSS"
+    command = "python3 scripts/host.py run -- python bench/run.py " + " ".join(sys.argv[1:])
+    found = targets(results)
+    parts = [
+        "# Benchmarks", "",
+        "Generated by `bench/run.py` (do not edit the generated part by hand; rerun the command).", "",
+        f"- Command: `{command.strip()}`",
+        f"- Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- Machine: {machine()}",
+        f"- Device: {args.device}; load average (1/5/15 min) before {load_before}, after {load_after} "
+        f"(the machine is shared: other processes add noise)",
+        f"- Models: {size.describe()}. Appearance encoder, DensePose ControlNet and temporal modules at the "
+        f"same widths, built in memory with the pack's own code.",
+        f"- Sampling: ddim, ddim_uniform, sqrt_linear (MagicAnimate) schedule, CFG 7.5, {args.steps} timed steps "
+        f"after {args.warmup_steps} untimed warm-up step(s) on the same video; windows 16 frames, overlap 4, "
+        f"stride 1, closed loop, flat fuse.",
+        f"- Each (configuration, frames) runs in a fresh process; {args.repeats} interleaved repeats, the fastest "
+        f"counts (peak memory: the largest seen). Peak memory is measured over the timed run only.",
+        "",
+        "## Results", "", table(results, args.frames, unit), "",
+        "## Targets", "", targets_table(found), "",
+    ]
+    if profile is not None:
+        parts += ["## Profile (full pipeline)", "", profile_table(profile), ""]
+    if args.device == "cpu":
+        parts += ["## GPU", "",
+                  "Not run here: no GPU machine was lent to this task. The GPU mode exists: "
+                  "`python3 scripts/host.py run -- python bench/run.py --device cuda` (full SD1.5 size, random "
+                  "weights, fp16, 512x512, CUDA device through comfy.model_management, peak "
+                  "`torch.cuda.max_memory_allocated` over the timed run).", ""]
+    return "\n".join(parts)
+
+
+def write(path: Path, text: str) -> None:
+    """Write ``text``, keeping whatever follows the notes marker in the existing file."""
+    notes = ""
+    if path.exists():
+        old = path.read_text(encoding="utf-8")
+        if NOTES_MARKER in old:
+            notes = old.split(NOTES_MARKER, 1)[1]
+    path.write_text(f"{text}\n{NOTES_MARKER}{notes or chr(10)}", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    load_before = load()
+    results, raw = measure_all(args)
+    profile = None
+    if args.profile_frames > 0 and "full" in args.configs:
+        row = run_worker(args, "full", args.profile_frames, profile=True)
+        profile = row.get("profile")
+        if profile is None:
+            print(f"[bench] profile failed: {row.get('error')}", flush=True)
+    text = document(args, results, profile, load_before, load())
+    print(text, flush=True)
+    if args.output:
+        write(Path(args.output), text)
+        print(f"[bench] wrote {args.output}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"best": [dict(v) for v in results.values()], "raw": raw,
+                                               "profile": profile}, indent=1), encoding="utf-8")
+    return 1 if any("error" in r for r in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
