@@ -23,46 +23,40 @@ from harness.server import ComfyServer  # noqa: E402
 
 WORKFLOWS = REPO / "workflows"
 
-# Groups: title, colour, and the API node ids they frame.
-GROUPS: dict[str, list[tuple[str, str, list[str]]]] = {
-    "magicanimate_basic": [
-        ("1. Models: pick your SD1.5 checkpoint, VAE and the MagicAnimate files", "#3f789e",
-         ["1", "2", "10", "12", "14"]),
-        ("2. Inputs: your reference photo and DensePose video", "#8A8", ["5", "6", "7", "8"]),
-        ("3. MagicAnimate: appearance, DensePose, temporal attention, fusion sampler", "#a1309b",
-         ["3", "4", "9", "11", "13", "15", "16"]),
-        ("4. Output: decode and save (mp4 at the input's fps, animated WEBP)", "#b06634", ["17", "18", "19", "20"]),
-    ],
-}
+# Groups left to right: title, colour, and columns of API node ids (ids absent from a workflow are skipped).
+MODELS = ("1. Models: pick your SD1.5 checkpoint, VAE and the MagicAnimate files", "#3f789e",
+          [["1", "2", "10", "12", "14", "21"]])
+INPUTS = ("2. Inputs: your reference photo and DensePose motion", "#8A8", [["5"], ["6", "7", "8"]])
+MAGIC = ("3. MagicAnimate: appearance, DensePose, temporal attention, fusion sampler", "#a1309b",
+         [["3", "4", "9"], ["15", "11", "13"], ["16"]])
+OUTPUT = ("4. Output: decode (upscale) and save: mp4 at the input's fps, animated WEBP", "#b06634",
+          [["17", "22", "18"], ["19", "20"]])
+GROUPS = [MODELS, INPUTS, MAGIC, OUTPUT]
 
-# Column of each node (left to right), so the graph reads in the order of the data flow.
-COLUMNS: dict[str, dict[str, int]] = {
-    "magicanimate_basic": {"1": 0, "2": 0, "10": 0, "12": 0, "14": 0, "5": 1, "6": 1, "7": 1, "8": 2, "3": 1,
-                           "4": 1, "9": 3, "11": 2, "13": 3, "15": 2, "16": 4, "17": 5, "18": 6, "19": 7,
-                           "20": 7},
-}
-
-LAYOUT_JS = """([columns, groups]) => {
+LAYOUT_JS = """(groups) => {
   const g = window.app.graph;
   const byId = {};
   for (const n of g._nodes) byId[String(n.id)] = n;
-  const colY = {};
-  for (const [id, col] of Object.entries(columns)) {
-    const n = byId[id]; if (!n) continue;
-    const y = colY[col] ?? 80;
-    n.pos = [40 + col * 380, y];
-    colY[col] = y + n.size[1] + 70;
-  }
-  for (const [title, color, ids] of groups) {
-    const nodes = ids.map(i => byId[i]).filter(Boolean);
-    const x0 = Math.min(...nodes.map(n => n.pos[0])) - 20, y0 = Math.min(...nodes.map(n => n.pos[1])) - 60;
-    const x1 = Math.max(...nodes.map(n => n.pos[0] + n.size[0])) + 20;
-    const y1 = Math.max(...nodes.map(n => n.pos[1] + n.size[1])) + 20;
+  let x = 40;
+  for (const [title, color, columns] of groups) {
+    const x0 = x, members = [];
+    for (const column of columns) {
+      const nodes = column.map(i => byId[i]).filter(Boolean);
+      if (!nodes.length) continue;
+      let y = 120;
+      for (const n of nodes) { n.pos = [x + 20, y]; y += n.size[1] + 60; members.push(n); }
+      x += Math.max(...nodes.map(n => n.size[0])) + 40;
+    }
+    if (!members.length) continue;
     const grp = new window.LiteGraph.LGraphGroup(title);
     grp.color = color;
-    grp.pos = [x0, y0]; grp.size = [x1 - x0, y1 - y0];
+    const y1 = Math.max(...members.map(n => n.pos[1] + n.size[1]));
+    grp.pos = [x0, 40]; grp.size = [x - x0 + 20, y1 - 40 + 30];
     g.add(grp);
+    x += 80;
   }
+  // Reproducible by default (the original uses seed 1): the frontend's seed control starts as "randomize".
+  for (const n of g._nodes) for (const w of n.widgets || []) if (w.name === "control_after_generate") w.value = "fixed";
   g.setDirtyCanvas(true, true);
 }"""
 
@@ -76,16 +70,17 @@ def main() -> int:
         server = ComfyServer(Path(os.environ["COMFYUI_PATH"]), sys.executable, base, cpu=True)
         server.start()
         try:
-            with frontend(server.url) as page:
+            with frontend(server.url, viewport=(2400, 1300)) as page:
                 for api_path in sorted(WORKFLOWS.glob("*_api.json")):
                     name = api_path.name[: -len("_api.json")]
                     page.load_api_workflow(json.loads(api_path.read_text()))
-                    page.page.evaluate(LAYOUT_JS, [COLUMNS.get(name, {}), GROUPS.get(name, [])])
+                    page.page.evaluate(LAYOUT_JS, GROUPS)
                     missing = page.missing_node_types()
                     if missing:
                         raise SystemExit(f"{name}: node types missing in the frontend: {missing}")
                     out = WORKFLOWS / f"{name}.json"
                     out.write_text(json.dumps(page.serialize(), indent=1) + "\n")
+                    page.fit_view()
                     page.page.screenshot(path=str(WORKFLOWS / f"{name}.png"))
                     print(f"wrote {out}")
         finally:

@@ -31,9 +31,33 @@ class FrontendPage:
         page.on("pageerror", lambda e: self.errors.append(str(e)))
 
     def open(self, url: str) -> None:
+        # A first start shows the templates dialog; a user who has used ComfyUI before has this setting.
+        self.page.request.post(url + "/settings/Comfy.TutorialCompleted", data="true")
+        self.page.request.post(url + "/settings/Comfy.Minimap.Visible", data="false")
         self.page.goto(url + "/")
         self.page.wait_for_function("window.app && window.app.graph && window.LiteGraph", timeout=90_000)
-        self.page.keyboard.press("Escape")  # the templates dialog of a first start
+        self.close_dialogs()
+
+    def close_dialogs(self) -> None:
+        self.page.evaluate("() => document.querySelectorAll('.p-dialog .p-dialog-close-button')"
+                           ".forEach(b => b.click())")
+
+    def fit_view(self) -> None:
+        """Frame every node and group of the graph on the canvas, then redraw."""
+        self.page.evaluate("""() => {
+          const c = window.app.canvas, g = window.app.graph;
+          const boxes = g._nodes.map(n => [n.pos[0], n.pos[1] - 40, n.pos[0] + n.size[0], n.pos[1] + n.size[1]])
+            .concat((g._groups || []).map(gr => [gr.pos[0], gr.pos[1], gr.pos[0] + gr.size[0], gr.pos[1] + gr.size[1]]));
+          const x0 = Math.min(...boxes.map(b => b[0])), y0 = Math.min(...boxes.map(b => b[1]));
+          const x1 = Math.max(...boxes.map(b => b[2])), y1 = Math.max(...boxes.map(b => b[3]));
+          const r = window.devicePixelRatio || 1, w = c.canvas.width / r, h = c.canvas.height / r;
+          const scale = Math.min(w / (x1 - x0 + 120), (h - 130) / (y1 - y0 + 120));
+          c.ds.scale = scale;
+          c.ds.offset = [-x0 + 60 / scale, -y0 + 130 / scale];
+          c.low_quality_zoom_threshold = 0;
+          c.setDirty(true, true);
+        }""")
+        self.page.wait_for_timeout(500)
 
     def load_ui_workflow(self, workflow: dict[str, Any]) -> None:
         """What drag-and-drop of a saved workflow does: ``app.loadGraphData``."""

@@ -43,6 +43,7 @@ def read_webp(path: Path) -> tuple[int, tuple[int, int], list[int]]:
         durations = []
         for i in range(img.n_frames):
             img.seek(i)
+            img.load()  # Pillow fills in the frame's duration when it decodes it
             durations.append(img.info.get("duration", 0))
         return img.n_frames, img.size, durations
 
