@@ -43,7 +43,7 @@ def seeded_init_(module: torch.nn.Module, seed: int) -> torch.nn.Module:
                 value = 0.02 * torch.randn(p.shape, generator=gen)
             else:
                 value = torch.randn(p.shape, generator=gen) / math.sqrt(p[0].numel())
-            p.copy_(value.to(p.dtype))
+            p.data = value.to(p.dtype)  # replaces the (uninitialised) storage: no per-tensor copy
     return module
 
 

@@ -83,6 +83,31 @@ def naive(size: BenchSize, frames: int) -> Prepared:
     return Prepared(_fusion(model, positive, negative))
 
 
+def temporal_only(size: BenchSize, frames: int) -> Prepared:
+    """Ablation: floor + the pack's temporal attention (with cross-frame GroupNorm)."""
+    data = models.inputs(size, frames)
+    base = models.base_model(size)
+    return Prepared(_fusion(apply_temporal_attention(base, models.temporal_weights(base)), data.positive,
+                            data.negative))
+
+
+def control_only(size: BenchSize, frames: int) -> Prepared:
+    """Ablation: floor + the pack's DensePose ControlNet (cond residuals reused for uncond)."""
+    data = models.inputs(size, frames)
+    control = models.frame_controlnet(models.controlnet_model(size))
+    positive, negative = apply_densepose(data.positive, data.negative, control, data.densepose)
+    return Prepared(_fusion(models.base_model(size), positive, negative))
+
+
+def appearance_only(size: BenchSize, frames: int) -> Prepared:
+    """Ablation: floor + the pack's appearance encoder (once per step) and reference attention."""
+    data = models.inputs(size, frames)
+    model = apply_appearance_encoder(models.base_model(size), models.appearance_encoder(size), models.vae(),
+                                     data.reference)
+    return Prepared(_fusion(model, data.positive, data.negative))
+
+
 CONFIGS: dict[str, Callable[[BenchSize, int], Prepared]] = {
     "floor": floor, "ksampler": ksampler, "full": full, "naive": naive,
+    "temporal_only": temporal_only, "control_only": control_only, "appearance_only": appearance_only,
 }

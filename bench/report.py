@@ -11,6 +11,11 @@ LABELS = {
     "full": "(2) MagicAnimate pipeline (pack)",
     "naive": "(3) naive composition",
 }
+ABLATIONS = {
+    "temporal_only": "floor + temporal attention (pack)",
+    "control_only": "floor + DensePose ControlNet (pack)",
+    "appearance_only": "floor + appearance encoder / reference attention (pack)",
+}
 NOTES_MARKER = "<!-- hand-written notes below this line are kept when the file is regenerated -->"
 
 Results = dict[tuple[str, int], dict]  # (config, frames) -> the chosen measurement
@@ -105,4 +110,21 @@ def profile_table(profile: dict) -> str:
               "| --- | ---: | ---: | ---: |"]
     for f in profile["top_own"]:
         lines.append(f"| `{f['where']}` | {f['calls']} | {f['own_s']:.3f} | {f['cumulative_s']:.3f} |")
+    return "\n".join(lines)
+
+
+def ablation_table(results: Results, frames: int) -> str:
+    """Each MagicAnimate part alone on the floor, measured like the main table (what each part adds)."""
+    floor_t = _get(results, "floor", frames, "s_per_frame_step")
+    lines = [f"Each part alone on top of the floor, {frames} frames (same settings and measurement as above):", "",
+             "| configuration | s / frame-step | ÷ floor | added share of floor |", "| --- | ---: | ---: | ---: |"]
+    for config in ("floor", *ABLATIONS, "full"):
+        t = _get(results, config, frames, "s_per_frame_step")
+        if t is None:
+            continue
+        label = ABLATIONS.get(config) or LABELS[config]
+        r = _ratio(t, floor_t)
+        shown = "n/a" if r is None else f"{r:.3f}"
+        added = "n/a" if r is None else f"{100 * (r - 1):+.1f}%"
+        lines.append(f"| {label} | {t:.4f} | {shown} | {added} |")
     return "\n".join(lines)

@@ -17,7 +17,16 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.report import NOTES_MARKER, ORDER, profile_table, table, targets, targets_table  # noqa: E402
+from bench.report import (  # noqa: E402
+    ABLATIONS,
+    NOTES_MARKER,
+    ORDER,
+    ablation_table,
+    profile_table,
+    table,
+    targets,
+    targets_table,
+)
 from bench.sizes import SIZES  # noqa: E402
 from bench.worker import RESULT_PREFIX  # noqa: E402
 
@@ -32,10 +41,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", choices=sorted(SIZES), help="default: cpu on CPU, sd15 (fp16, 512x512) on CUDA")
     parser.add_argument("--steps", type=int, default=2, help="timed sampling steps (default 2)")
     parser.add_argument("--warmup-steps", type=int, default=1, help="untimed steps on the same video first")
-    parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats; the fastest counts")
+    parser.add_argument("--repeats", type=int, default=1, help="interleaved process repeats; the fastest counts")
+    parser.add_argument("--worker-repeats", type=int, default=2, help="timed runs per process; the fastest counts")
     parser.add_argument("--configs", nargs="+", choices=ORDER, default=list(ORDER))
     parser.add_argument("--profile-frames", type=int, default=32, help="profile the full pipeline (0 = skip)")
+    parser.add_argument("--ablation-frames", type=int, default=32, help="time each part alone (0 = skip)")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"), help="markdown file ('' = don't write)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="measure in this process, one after another (quick checks; peak memory then includes "
+                             "what earlier measurements left resident)")
     parser.add_argument("--json", default="", help="also write every raw measurement to this JSON file")
     args = parser.parse_args(argv)
     args.size = args.size or ("sd15" if args.device == "cuda" else "cpu")
@@ -43,9 +57,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run_worker(args: argparse.Namespace, config: str, frames: int, profile: bool = False) -> dict:
-    """One measurement in a fresh process; ``{"error": ...}`` when it fails."""
+    """One measurement in a fresh process (or in this one with ``--in-process``); ``{"error": ...}`` on failure."""
+    if args.in_process:
+        return _in_process(args, config, frames, profile)
     cmd = [sys.executable, str(WORKER), "--config", config, "--frames", str(frames), "--steps", str(args.steps),
-           "--size", args.size, "--device", args.device, "--warmup-steps", str(args.warmup_steps)]
+           "--size", args.size, "--device", args.device, "--warmup-steps", str(args.warmup_steps),
+           "--repeats", str(args.worker_repeats)]
     if profile:
         cmd.append("--profile")
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
@@ -56,25 +73,41 @@ def run_worker(args: argparse.Namespace, config: str, frames: int, profile: bool
     return {"config": config, "frames": frames, "error": f"exit {proc.returncode}: {tail[0]}"}
 
 
+def _in_process(args: argparse.Namespace, config: str, frames: int, profile: bool) -> dict:
+    from bench.env import setup
+    from bench.worker import measure
+
+    setup(args.device)
+    worker_args = argparse.Namespace(config=config, frames=frames, steps=args.steps, size=args.size,
+                                     device=args.device, warmup_steps=args.warmup_steps, threads=0,
+                                     repeats=args.worker_repeats, profile=profile)
+    try:
+        return measure(worker_args)
+    except Exception as exc:  # noqa: BLE001 - reported in the table like a failed worker process
+        return {"config": config, "frames": frames, "error": f"{type(exc).__name__}: {exc}"}
+
+
 def measure_all(args: argparse.Namespace) -> tuple[dict, list[dict]]:
     """Interleaved repeats; keeps the fastest repeat per (config, frames) and the largest peak memory seen."""
     best: dict = {}
     raw: list[dict] = []
+    plan = [(f, c) for f in args.frames for c in args.configs]
+    if args.ablation_frames > 0:
+        plan += [(args.ablation_frames, c) for c in ABLATIONS]
+        plan += [(args.ablation_frames, c) for c in ("floor", "full") if (args.ablation_frames, c) not in plan]
     for repeat in range(args.repeats):
-        for frames in args.frames:
-            for config in args.configs:
-                row = run_worker(args, config, frames)
-                raw.append({**row, "repeat": repeat})
-                shown = row.get("error") or f"{row['s_per_frame_step']:.4f} s/frame-step, {row['peak_mib']:.0f} MiB"
-                print(f"[bench] repeat {repeat + 1}/{args.repeats} frames {frames:4d} {config:9s} {shown}",
-                      flush=True)
-                key = (config, frames)
-                old = best.get(key)
-                if old is None or "error" in old:
-                    best[key] = row
-                elif "error" not in row:
-                    peak = max(old["peak_mib"], row["peak_mib"])
-                    best[key] = dict(row if row["seconds"] < old["seconds"] else old, peak_mib=peak)
+        for frames, config in plan:
+            row = run_worker(args, config, frames)
+            raw.append({**row, "repeat": repeat})
+            shown = row.get("error") or f"{row['s_per_frame_step']:.4f} s/frame-step, {row['peak_mib']:.0f} MiB"
+            print(f"[bench] repeat {repeat + 1}/{args.repeats} frames {frames:4d} {config:15s} {shown}", flush=True)
+            key = (config, frames)
+            old = best.get(key)
+            if old is None or "error" in old:
+                best[key] = row
+            elif "error" not in row:
+                peak = max(old["peak_mib"], row["peak_mib"])
+                best[key] = dict(row if row["seconds"] < old["seconds"] else old, peak_mib=peak)
     return best, raw
 
 
@@ -115,6 +148,9 @@ def document(args: argparse.Namespace, results: dict, profile: dict | None, load
     unit = "torch.cuda.max_memory_allocated" if args.device == "cuda" else "process peak RSS"
     command = "python3 scripts/host.py run -- python bench/run.py " + " ".join(sys.argv[1:])
     found = targets(results)
+    process_line = ("In-process mode: all measurements ran in one process (peak memory not separated)."
+                    if args.in_process else
+                    f"Each (configuration, frames) runs in a fresh process ({args.repeats} interleaved repeat(s)).")
     parts = [
         "# Benchmarks", "",
         "Generated by `bench/run.py` (do not edit the generated part by hand; rerun the command).", "",
@@ -128,12 +164,15 @@ def document(args: argparse.Namespace, results: dict, profile: dict | None, load
         f"- Sampling: ddim, ddim_uniform, sqrt_linear (MagicAnimate) schedule, CFG 7.5, {args.steps} timed steps "
         f"after {args.warmup_steps} untimed warm-up step(s) on the same video; windows 16 frames, overlap 4, "
         f"stride 1, closed loop, flat fuse.",
-        f"- Each (configuration, frames) runs in a fresh process; {args.repeats} interleaved repeats, the fastest "
-        f"counts (peak memory: the largest seen). Peak memory is measured over the timed run only.",
+        f"- {process_line} Timed {args.worker_repeats} times after the warm-up; the fastest run counts "
+        f"(bursts of other work on the shared machine only ever add time). Peak memory: over the timed runs "
+        f"only (the largest seen).",
         "",
         "## Results", "", table(results, args.frames, unit), "",
         "## Targets", "", targets_table(found), "",
     ]
+    if args.ablation_frames > 0:
+        parts += ["## Where the time goes", "", ablation_table(results, args.ablation_frames), ""]
     if profile is not None:
         parts += ["## Profile (full pipeline)", "", profile_table(profile), ""]
     if args.device == "cpu":

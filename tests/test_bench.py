@@ -1,0 +1,38 @@
+"""The benchmark harness runs end to end at the smallest size and reports every configuration with finite numbers.
+
+Timings are not asserted here (figures belong in BENCHMARKS.md, not in tests).
+"""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIGS = ("floor", "ksampler", "full", "naive")
+
+
+def test_bench_table_has_every_configuration_with_finite_numbers(tmp_path):
+    # --in-process: one process for all measurements (seconds, not minutes); the default mode runs each
+    # measurement in a fresh process through the same measure() function.
+    output, raw = tmp_path / "BENCH.md", tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--size", "tiny", "--frames", "4", "8", "--steps", "1",
+         "--warmup-steps", "0", "--repeats", "1", "--worker-repeats", "1", "--profile-frames", "8",
+         "--ablation-frames", "0", "--in-process", "--output", str(output), "--json", str(raw)],
+        capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    best = json.loads(raw.read_text())["best"]
+    assert {(r["config"], r["frames"]) for r in best} == {(c, f) for c in CONFIGS for f in (4, 8)}
+    for row in best:
+        assert "error" not in row, row
+        for key in ("seconds", "s_per_frame_step", "peak_mib"):
+            assert math.isfinite(row[key]) and row[key] > 0, (key, row)
+        assert row["finite"], row  # the sampled latents are finite
+    text = output.read_text()
+    for label in ("(1) floor", "(1i) KSampler", "(2) MagicAnimate pipeline", "(3) naive composition"):
+        assert text.count(label) == 2, label  # one row per frame count
+    assert "## Targets" in text and "## Profile (full pipeline)" in text and "Command:" in text
+    assert "nan" not in text.lower().replace("n/a", "")
