@@ -1,14 +1,20 @@
-"""The README's demo: start a real ComfyUI server with the pack and run a MagicAnimate workflow.
+"""The README's demo: animate a reference photo with a DensePose video through a real ComfyUI server.
 
-Run it with ``make demo`` (sets up the ComfyUI host first).  Outputs go to ``output/demo/`` in the clone;
-the path of the written video is printed at the end.  Until the full MagicAnimate nodes land, the demo runs
-the pack's synthetic-motion workflow through the server on a tiny generated SD1.5 checkpoint.
+    make demo                                                   # no files needed: synthetic run on tiny models
+    make demo ARGS="--reference me.png --densepose dance.mp4"   # your inputs, with the real models in ./models
+
+With the real model files in ``--models`` (default ``./models``, laid out like ComfyUI's ``models/`` folder) it
+runs ``workflows/magicanimate_basic_api.json`` on your reference image and DensePose video.  Without them it
+lists exactly which files to download and where, then runs ``workflows/magicanimate_synthetic_api.json`` on
+tiny generated models so the whole path (server, every node, the fusion sampler, video saving) is seen to work;
+the tiny models have random weights, so that video shows noise, not a person.  Prints the mp4's path.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 COMFY = Path(os.environ.get("COMFYUI_PATH", "")).resolve()
 if not (COMFY / "main.py").is_file():
     raise SystemExit("COMFYUI_PATH is not set: run the demo with `make demo`.")
-sys.path[:0] = [str(COMFY), str(REPO / "tests")]
+sys.path[:0] = [str(COMFY), str(REPO), str(REPO / "tests")]
 
 import comfy.options  # noqa: E402
 
@@ -28,59 +34,150 @@ if not torch.cuda.is_available():
     comfy.cli_args.args.cpu = True
 
 from harness.server import ComfyServer  # noqa: E402
-from harness.tiny_models import write_tiny_sd15_checkpoint  # noqa: E402
 
-TINY_CHECKPOINT = "magicanimate_demo_tiny_sd15.safetensors"
-
-
-def synthetic_workflow(frames: int, size: int, fps: float) -> dict:
-    """Synthetic DensePose motion -> video, and the tiny checkpoint sampling the same number of frames."""
-    return {
-        "1": {"class_type": "MagicAnimateSyntheticMotion",
-              "inputs": {"width": size, "height": size, "frame_count": frames, "motion": "walk", "seed": 0}},
-        "2": {"class_type": "MagicAnimatePrepareMotion",
-              "inputs": {"frames": ["1", 0], "width": size, "height": size, "fit": "crop", "start_frame": 0,
-                         "frame_count": 0, "every_nth": 1}},
-        "3": {"class_type": "CreateVideo", "inputs": {"images": ["2", 0], "fps": fps}},
-        "4": {"class_type": "SaveVideo",
-              "inputs": {"video": ["3", 0], "filename_prefix": "magicanimate_demo", "format": "mp4",
-                         "codec": "h264"}},
-    }
+MAGICANIMATE_FILES = {
+    "magicanimate/MagicAnimate/appearance_encoder/diffusion_pytorch_model.safetensors": "zcxu-eric/MagicAnimate",
+    "magicanimate/MagicAnimate/appearance_encoder/config.json": "zcxu-eric/MagicAnimate",
+    "magicanimate/MagicAnimate/densepose_controlnet/diffusion_pytorch_model.safetensors": "zcxu-eric/MagicAnimate",
+    "magicanimate/MagicAnimate/densepose_controlnet/config.json": "zcxu-eric/MagicAnimate",
+    "magicanimate/MagicAnimate/temporal_attention/temporal_attention.ckpt": "zcxu-eric/MagicAnimate",
+}
+CHECKPOINT_HELP = ("checkpoints/<any SD1.5 checkpoint>.safetensors", "e.g. v1-5-pruned-emaonly.safetensors")
+VAE_HELP = ("vae/<an SD VAE>.safetensors", "stabilityai/sd-vae-ft-mse (the original's VAE)")
+MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--fps", type=float, default=25.0)
-    args = parser.parse_args()
+def first_model(folder: Path) -> str | None:
+    files = sorted(p.name for p in folder.glob("*") if p.suffix in MODEL_SUFFIXES) if folder.is_dir() else []
+    return files[0] if files else None
 
-    base = REPO / "output" / "demo"
-    for sub in ("custom_nodes", "input", "output", "temp", "user", "models/checkpoints", "models/magicanimate"):
+
+def missing_real_files(models: Path) -> list[tuple[str, str]]:
+    """(path under models/, where to get it) for every real file that is not there."""
+    missing = [(rel, src) for rel, src in MAGICANIMATE_FILES.items() if not (models / rel).is_file()]
+    if first_model(models / "checkpoints") is None:
+        missing.append(CHECKPOINT_HELP)
+    if first_model(models / "vae") is None:
+        missing.append(VAE_HELP)
+    return missing
+
+
+def prepare_base(base: Path, models: Path | None) -> list[str]:
+    """The server's base folder with the pack linked in; returns extra server arguments."""
+    for sub in ("custom_nodes", "input", "output", "temp", "user", "models"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     link = base / "custom_nodes" / "ComfyUI-MagicAnimate"
     if not link.exists():
         link.symlink_to(REPO, target_is_directory=True)
+    if models is None:
+        return []
+    config = base / "extra_model_paths.yaml"
+    folders = "\n".join(f"    {name}: {name}/" for name in ("checkpoints", "vae", "magicanimate", "controlnet"))
+    config.write_text(f"demo_models:\n    base_path: {models}\n{folders}\n")
+    return ["--extra-model-paths-config", str(config)]
+
+
+def install_tiny_models(base: Path) -> None:
+    """Tiny generated stand-ins under the real file names (random weights)."""
+    from harness.fixtures_workflows import install_magicanimate_models
+    from harness.tiny_models import write_tiny_sd15_checkpoint
+    from harness.tiny_sd15 import register_tiny_sd15
+
     plugin = base / "custom_nodes" / "magicanimate_test_models"
     if not plugin.exists():
         plugin.symlink_to(REPO / "tests" / "harness" / "tiny_host_plugin", target_is_directory=True)
-    ckpt = base / "models" / "checkpoints" / TINY_CHECKPOINT
+    cache = base / "tiny_model_cache"
+    cache.mkdir(exist_ok=True)
+    ckpt = cache / "tiny_sd15.safetensors"
     if not ckpt.exists():
-        from harness.tiny_sd15 import register_tiny_sd15
         register_tiny_sd15()
         write_tiny_sd15_checkpoint(ckpt)
+    install_magicanimate_models(base, cache, ckpt)
 
-    server = ComfyServer(COMFY, sys.executable, base, cpu=not torch.cuda.is_available())
+
+def load_api_workflow(name: str) -> dict:
+    return json.loads((REPO / "workflows" / f"{name}_api.json").read_text())
+
+
+def user_workflow(base: Path, models: Path, reference: Path, densepose: Path, args) -> dict:
+    wf = load_api_workflow("magicanimate_basic")
+    for src in (reference, densepose):
+        shutil.copy(src, base / "input" / src.name)
+    wf["5"]["inputs"]["image"] = reference.name
+    wf["6"]["inputs"]["file"] = densepose.name
+    wf["1"]["inputs"]["ckpt_name"] = args.checkpoint or first_model(models / "checkpoints")
+    wf["2"]["inputs"]["vae_name"] = args.vae or first_model(models / "vae")
+    wf["8"]["inputs"].update(width=args.size, height=args.size, frame_count=args.frames)
+    wf["9"]["inputs"].update(width=args.size, height=args.size)
+    wf["16"]["inputs"].update(steps=args.steps, seed=args.seed)
+    return wf
+
+
+def synthetic_workflow(base: Path, size: int, frames: int, steps: int, seed: int) -> dict:
+    from harness.media import write_png
+    from harness.tiny_magicanimate import synthetic_reference_image
+
+    write_png(synthetic_reference_image(size, size, seed=0), base / "input" / "magicanimate_reference.png")
+    wf = load_api_workflow("magicanimate_synthetic")
+    wf["6"]["inputs"].update(width=size, height=size, frame_count=frames)
+    wf["8"]["inputs"].update(width=size, height=size)
+    wf["9"]["inputs"].update(width=size, height=size)
+    wf["16"]["inputs"].update(steps=steps, seed=seed)
+    return wf
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Animate a reference photo with a DensePose video (MagicAnimate).")
+    parser.add_argument("--reference", type=Path, help="reference photo of the person (png/jpg)")
+    parser.add_argument("--densepose", type=Path, help="DensePose video (viridis renderings, e.g. from "
+                                                       "comfyui_controlnet_aux's DensePose Estimator)")
+    parser.add_argument("--models", type=Path, default=REPO / "models",
+                        help="folder laid out like ComfyUI's models/ (default ./models)")
+    parser.add_argument("--checkpoint", help="file in <models>/checkpoints (default: the first one)")
+    parser.add_argument("--vae", help="file in <models>/vae (default: the first one)")
+    parser.add_argument("--size", type=int, default=512, help="output width and height (multiple of 8)")
+    parser.add_argument("--frames", type=int, default=0, help="frames to animate (0 = the whole video)")
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    if (args.reference is None) != (args.densepose is None):
+        parser.error("give both --reference and --densepose, or neither")
+    for path in (args.reference, args.densepose):
+        if path is not None and not path.is_file():
+            parser.error(f"{path} does not exist")
+
+    models = args.models.resolve()
+    missing = missing_real_files(models)
+    if missing:
+        print(f"The real model files are not all in {models}; to animate your own photo, put these there:")
+        for rel, source in missing:
+            print(f"  {models / rel}    <- {source}")
+        if args.reference is not None:
+            return 2
+        print("Meanwhile: running the synthetic workflow on tiny generated models (random weights: the video "
+              "shows noise, but every node and the fusion sampler run as with the real files).", flush=True)
+        base = REPO / "output" / "demo-tiny"
+        extra = prepare_base(base, None)
+        install_tiny_models(base)
+        workflow = synthetic_workflow(base, size=64, frames=24, steps=args.steps, seed=args.seed)
+    else:
+        base = REPO / "output" / "demo"
+        extra = prepare_base(base, models)
+        if args.reference is None:
+            workflow = synthetic_workflow(base, args.size, 24, args.steps, args.seed)
+        else:
+            workflow = user_workflow(base, models, args.reference.resolve(), args.densepose.resolve(), args)
+
+    server = ComfyServer(COMFY, sys.executable, base, cpu=not torch.cuda.is_available(), extra_args=extra)
     print(f"Starting ComfyUI ({COMFY}) on {server.url}; log: {server.log_path}", flush=True)
     try:
         server.start()
-        entry = server.run(synthetic_workflow(args.frames, args.size, args.fps), timeout=1800)
+        entry = server.run(workflow, timeout=6 * 3600)
     finally:
         server.stop()
     videos = [p for p in server.output_files(entry) if p.suffix == ".mp4"]
     if not videos:
-        print(json.dumps(entry.get("outputs"), indent=1))
-        raise SystemExit("The workflow ran but saved no mp4; see the server log above.")
+        raise SystemExit(f"The workflow ran but saved no mp4; see {server.log_path}.")
     print(f"Wrote {videos[0]}")
     return 0
 

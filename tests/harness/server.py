@@ -30,8 +30,9 @@ def free_port() -> int:
 class ComfyServer:
     """``main.py --base-directory <base>`` on a free loopback port; the log goes to ``<base>/server.log``."""
 
-    def __init__(self, comfy_path: Path, python: str, base_dir: Path, cpu: bool):
+    def __init__(self, comfy_path: Path, python: str, base_dir: Path, cpu: bool, extra_args: list[str] = ()):
         self.comfy_path, self.python, self.base_dir, self.cpu = comfy_path, python, base_dir, cpu
+        self.extra_args = list(extra_args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = base_dir / "server.log"
@@ -44,6 +45,7 @@ class ComfyServer:
                "--database-url", "sqlite:///:memory:"]
         if self.cpu:
             cmd.append("--cpu")
+        cmd += self.extra_args
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
