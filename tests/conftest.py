@@ -48,7 +48,7 @@ from harness.tiny_sd15 import register_tiny_sd15  # noqa: E402
 
 pytest_plugins = [f"harness.{p.stem}" for p in sorted((Path(__file__).parent / "harness").glob("fixtures_*.py"))]
 
-TINY_CHECKPOINT = "tiny_sd15.safetensors"
+from harness.workflow_builders import TINY_CHECKPOINT  # noqa: E402  (one name for the tiny file)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -8,8 +8,9 @@ import comfy.controlnet
 import comfy.supported_models
 import pytest
 import torch
-from conftest import OFFICIAL_TINY, TINY_CHECKPOINT, requires_shared
+from conftest import OFFICIAL_TINY, requires_shared
 from harness.tiny_densepose import TINY_CONTROLNET_CONFIG, write_tiny_densepose_controlnet
+from harness.workflow_builders import ksampler_workflow
 from PIL import Image
 
 from magic_core.densepose_control import FrameControlNet
@@ -79,28 +80,18 @@ def test_config_that_does_not_match_the_weights_is_a_clear_error(tmp_path, dense
 
 def densepose_workflow(controlnet_name: str, frames: int = 12, size: int = 64) -> dict:
     """Synthetic Motion -> Prepare Motion -> Apply DensePose (+ our loader) -> KSampler -> WEBP, 12 frames."""
-    return {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": TINY_CHECKPOINT}},
-        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a person", "clip": ["1", 1]}},
-        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
-        "10": {"class_type": "MagicAnimateSyntheticMotion", "inputs": {
-            "width": 96, "height": 64, "frame_count": frames + 2, "motion": "walk", "seed": 3}},
-        "11": {"class_type": "MagicAnimatePrepareMotion", "inputs": {
-            "frames": ["10", 0], "width": size, "height": size, "fit": "pad", "start_frame": 1,
-            "frame_count": frames, "every_nth": 1}},
-        "12": {"class_type": "MagicAnimateDensePoseControlNetLoader", "inputs": {"controlnet_name": controlnet_name}},
-        "13": {"class_type": "MagicAnimateApplyDensePose", "inputs": {
-            "positive": ["2", 0], "negative": ["3", 0], "control_net": ["12", 0], "densepose": ["11", 0],
-            "strength": 1.0, "start_percent": 0.0, "end_percent": 1.0}},
-        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": size, "height": size, "batch_size": ["11", 1]}},
-        "5": {"class_type": "KSampler", "inputs": {
-            "model": ["1", 0], "positive": ["13", 0], "negative": ["13", 1], "latent_image": ["4", 0],
-            "seed": 1, "steps": 2, "cfg": 7.5, "sampler_name": "ddim", "scheduler": "ddim_uniform", "denoise": 1.0}},
-        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
-        "7": {"class_type": "SaveAnimatedWEBP", "inputs": {
-            "images": ["6", 0], "filename_prefix": "densepose", "fps": 8.0, "lossless": False, "quality": 80,
-            "method": "default"}},
-    }
+    wf = ksampler_workflow("densepose", ["11", 1], size=size, positive_text="a person")
+    wf["10"] = {"class_type": "MagicAnimateSyntheticMotion", "inputs": {
+        "width": 96, "height": 64, "frame_count": frames + 2, "motion": "walk", "seed": 3}}
+    wf["11"] = {"class_type": "MagicAnimatePrepareMotion", "inputs": {
+        "frames": ["10", 0], "width": size, "height": size, "fit": "pad", "start_frame": 1,
+        "frame_count": frames, "every_nth": 1}}
+    wf["12"] = {"class_type": "MagicAnimateDensePoseControlNetLoader", "inputs": {"controlnet_name": controlnet_name}}
+    wf["13"] = {"class_type": "MagicAnimateApplyDensePose", "inputs": {
+        "positive": ["2", 0], "negative": ["3", 0], "control_net": ["12", 0], "densepose": ["11", 0],
+        "strength": 1.0, "start_percent": 0.0, "end_percent": 1.0}}
+    wf["5"]["inputs"].update(positive=["13", 0], negative=["13", 1])
+    return wf
 
 
 def test_server_workflow_synthetic_to_ksampler(server_densepose_controlnet, comfy_server):

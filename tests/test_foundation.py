@@ -1,8 +1,9 @@
 """The harness itself, end to end: host, pack loading, tiny checkpoint, and a real server run."""
 from __future__ import annotations
 
-from conftest import PACK_DIR_NAME, TINY_CHECKPOINT
+from conftest import PACK_DIR_NAME
 from harness.tiny_models import load_tiny_checkpoint
+from harness.workflow_builders import ksampler_workflow
 from PIL import Image
 
 CORE_ONLY_FRAMES = 8
@@ -10,20 +11,7 @@ CORE_ONLY_FRAMES = 8
 
 def core_only_workflow(frames: int = CORE_ONLY_FRAMES, size: int = 64) -> dict:
     """CheckpointLoaderSimple -> CLIPTextEncode -> EmptyLatentImage(batch) -> KSampler -> VAEDecode -> WEBP."""
-    return {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": TINY_CHECKPOINT}},
-        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a person dancing", "clip": ["1", 1]}},
-        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
-        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": size, "height": size, "batch_size": frames}},
-        "5": {"class_type": "KSampler", "inputs": {
-            "model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0],
-            "seed": 1, "steps": 4, "cfg": 7.5, "sampler_name": "ddim", "scheduler": "ddim_uniform",
-            "denoise": 1.0}},
-        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
-        "7": {"class_type": "SaveAnimatedWEBP", "inputs": {
-            "images": ["6", 0], "filename_prefix": "foundation", "fps": 8.0, "lossless": False, "quality": 80,
-            "method": "default"}},
-    }
+    return ksampler_workflow("foundation", frames, size=size, steps=4)
 
 
 def test_tiny_checkpoint_loads_through_comfyui(tiny_checkpoint):

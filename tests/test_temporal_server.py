@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TINY_CHECKPOINT
 from harness.server import ExecutionFailed
+from harness.workflow_builders import ksampler_workflow
 from PIL import Image
 
 FRAMES = 4
@@ -11,22 +11,12 @@ TEMPORAL_FILE = "MagicAnimate/temporal_attention/temporal_attention.ckpt"
 
 
 def temporal_workflow(model_name: str = TEMPORAL_FILE, frames: int = FRAMES) -> dict:
-    return {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": TINY_CHECKPOINT}},
-        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a person dancing", "clip": ["1", 1]}},
-        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
-        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": frames}},
-        "10": {"class_type": "MagicAnimateTemporalAttentionLoader", "inputs": {"model_name": model_name}},
-        "11": {"class_type": "MagicAnimateApplyTemporalAttention", "inputs": {
-            "model": ["1", 0], "temporal_attention": ["10", 0], "strength": 1.0, "cross_frame_norm": True}},
-        "5": {"class_type": "KSampler", "inputs": {
-            "model": ["11", 0], "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0],
-            "seed": 1, "steps": 2, "cfg": 7.5, "sampler_name": "ddim", "scheduler": "ddim_uniform", "denoise": 1.0}},
-        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
-        "7": {"class_type": "SaveAnimatedWEBP", "inputs": {
-            "images": ["6", 0], "filename_prefix": "temporal", "fps": 8.0, "lossless": False, "quality": 80,
-            "method": "default"}},
-    }
+    wf = ksampler_workflow("temporal", frames)
+    wf["10"] = {"class_type": "MagicAnimateTemporalAttentionLoader", "inputs": {"model_name": model_name}}
+    wf["11"] = {"class_type": "MagicAnimateApplyTemporalAttention", "inputs": {
+        "model": ["1", 0], "temporal_attention": ["10", 0], "strength": 1.0, "cross_frame_norm": True}}
+    wf["5"]["inputs"]["model"] = ["11", 0]
+    return wf
 
 
 def test_temporal_nodes_run_in_a_real_server(temporal_files_in_server, comfy_server):

@@ -46,8 +46,9 @@ class FrontendPage:
         """Frame every node and group of the graph on the canvas, then redraw."""
         self.page.evaluate("""() => {
           const c = window.app.canvas, g = window.app.graph;
-          const boxes = g._nodes.map(n => [n.pos[0], n.pos[1] - 40, n.pos[0] + n.size[0], n.pos[1] + n.size[1]])
-            .concat((g._groups || []).map(gr => [gr.pos[0], gr.pos[1], gr.pos[0] + gr.size[0], gr.pos[1] + gr.size[1]]));
+          const box = (p, s, top) => [p[0], p[1] - top, p[0] + s[0], p[1] + s[1]];
+          const boxes = g._nodes.map(n => box(n.pos, n.size, 40))
+            .concat((g._groups || []).map(r => box(r.pos, r.size, 0)));
           const x0 = Math.min(...boxes.map(b => b[0])), y0 = Math.min(...boxes.map(b => b[1]));
           const x1 = Math.max(...boxes.map(b => b[2])), y1 = Math.max(...boxes.map(b => b[3]));
           const r = window.devicePixelRatio || 1, w = c.canvas.width / r, h = c.canvas.height / r;
