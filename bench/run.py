@@ -47,12 +47,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile-frames", type=int, default=32, help="profile the full pipeline (0 = skip)")
     parser.add_argument("--ablation-frames", type=int, default=32, help="time each part alone (0 = skip)")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"), help="markdown file ('' = don't write)")
+    parser.add_argument("--threads", type=int, default=-1,
+                        help="torch intra-op threads per measurement (default: 1 on CPU, where a shared machine's "
+                             "contention stalls multi-thread barriers; torch's default on CUDA; 0 = torch's default)")
     parser.add_argument("--in-process", action="store_true",
                         help="measure in this process, one after another (quick checks; peak memory then includes "
                              "what earlier measurements left resident)")
     parser.add_argument("--json", default="", help="also write every raw measurement to this JSON file")
     args = parser.parse_args(argv)
     args.size = args.size or ("sd15" if args.device == "cuda" else "cpu")
+    if args.threads < 0:
+        args.threads = 1 if args.device == "cpu" else 0
     return args
 
 
@@ -62,7 +67,7 @@ def run_worker(args: argparse.Namespace, config: str, frames: int, profile: bool
         return _in_process(args, config, frames, profile)
     cmd = [sys.executable, str(WORKER), "--config", config, "--frames", str(frames), "--steps", str(args.steps),
            "--size", args.size, "--device", args.device, "--warmup-steps", str(args.warmup_steps),
-           "--repeats", str(args.worker_repeats)]
+           "--repeats", str(args.worker_repeats), "--threads", str(args.threads)]
     if profile:
         cmd.append("--profile")
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
@@ -79,7 +84,7 @@ def _in_process(args: argparse.Namespace, config: str, frames: int, profile: boo
 
     setup(args.device)
     worker_args = argparse.Namespace(config=config, frames=frames, steps=args.steps, size=args.size,
-                                     device=args.device, warmup_steps=args.warmup_steps, threads=0,
+                                     device=args.device, warmup_steps=args.warmup_steps, threads=args.threads,
                                      repeats=args.worker_repeats, profile=profile)
     try:
         return measure(worker_args)
@@ -157,7 +162,8 @@ def document(args: argparse.Namespace, results: dict, profile: dict | None, load
         f"- Command: `{command.strip()}`",
         f"- Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
         f"- Machine: {machine()}",
-        f"- Device: {args.device}; load average (1/5/15 min) before {load_before}, after {load_after} "
+        f"- Device: {args.device}, {args.threads or 'default'} torch intra-op thread(s) per measurement; "
+        f"load average (1/5/15 min) before {load_before}, after {load_after} "
         f"(the machine is shared: other processes add noise)",
         f"- Models: {size.describe()}. Appearance encoder, DensePose ControlNet and temporal modules at the "
         f"same widths, built in memory with the pack's own code.",
