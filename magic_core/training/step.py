@@ -1,0 +1,152 @@
+"""One training forward pass: noise a batch with ComfyUI's model sampling and return the noise-prediction MSE.
+
+The denoising UNet runs through ``BaseModel.apply_model`` with the same patches as at inference: the reference
+attention read side (a :class:`ReferenceBank` of this step's appearance-encoder states), the DensePose ControlNet
+residuals (``control``), and in stage 2 the temporal modules over each sample's frames (one cond/uncond chunk
+per sample, see ``frame_contract``).  A sample whose reference is dropped (``reference_drop_prob``) is marked
+as an unconditional chunk, which reference attention leaves unpatched, as the unconditional half at inference.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from ..appearance_reference import ReferenceBank
+from ..frame_contract import COND, UNCOND
+from ..temporal_patch import TemporalSlot, temporal_slot_forward
+from .models import BANK_KEY, TrainingModels
+
+
+@dataclass
+class LatentBatch:
+    """A batch ready for the model: ``latents`` ``[B*F, 4, h, w]`` (sample-major), ``reference`` ``[B, 4, h, w]``
+    (clean, scaled), ``hints`` ``[B*F, 3, H, W]`` in 0..1, ``dropped`` one flag per sample."""
+
+    latents: torch.Tensor
+    reference: torch.Tensor
+    hints: torch.Tensor
+    dropped: list[bool]
+
+    @property
+    def samples(self) -> int:
+        return self.reference.shape[0]
+
+    @property
+    def frames(self) -> int:
+        return self.latents.shape[0] // self.reference.shape[0]
+
+
+class _StopAfterLastBlock(Exception):
+    pass
+
+
+class _Recorder:
+    """``attn1`` patch of the appearance encoder: keeps ``norm1`` outputs (with their gradients)."""
+
+    def __init__(self, keys: list):
+        self.keys, self.last = set(keys), keys[-1]
+        self.states: dict[Any, torch.Tensor] = {}
+
+    def __call__(self, n, context_attn1, value_attn1, extra_options):
+        key = (extra_options["block"][0], extra_options["block"][1], extra_options.get("block_index", 0))
+        if key in self.keys:
+            self.states[key] = n
+            if key == self.last:
+                raise _StopAfterLastBlock
+        return n, context_attn1, value_attn1
+
+
+def reference_states(models: TrainingModels, latent: torch.Tensor, timestep: torch.Tensor,
+                     context: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The appearance encoder's write side for each sample (``[B, tokens, C]`` per writer block, in order).
+
+    Same blocks and stopping point as ``appearance_reference.run_encoder``, without its ``detach`` so the
+    encoder can learn.
+    """
+    order = [b.key for b in models.encoder.blocks if b.key in set(models.writer_keys)]
+    recorder = _Recorder(order)
+    options = {"patches": {"attn1_patch": [recorder]}, "cond_or_uncond": [COND]}
+    try:
+        models.encoder.unet(latent, timesteps=timestep, context=context, transformer_options=options)
+    except _StopAfterLastBlock:
+        pass
+    return tuple(recorder.states[k] for k in order)
+
+
+def _control(models: TrainingModels, x_in: torch.Tensor, hints: torch.Tensor, timestep: torch.Tensor,
+             context: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    out = models.controlnet(x=x_in, hint=hints, timesteps=timestep, context=context)
+    return tuple(out["output"]) + tuple(out["middle"])
+
+
+class _SkipResiduals:
+    """``output_block_patch`` adding the ControlNet's skip residuals out of place.
+
+    Core's ``apply_control`` adds them in place (``h += ctrl``) to skip tensors that, once temporal modules in
+    the down blocks carry gradients, autograd still needs; the sum is the same, only not in place.
+    """
+
+    def __init__(self, residuals: list[torch.Tensor]):
+        self.residuals = list(residuals)
+
+    def __call__(self, h, hsp, transformer_options):
+        return h, hsp + self.residuals.pop()
+
+
+def _run(fn, checkpointed: bool, *args):
+    if checkpointed and torch.is_grad_enabled():
+        return checkpoint(fn, *args, use_reentrant=False)
+    return fn(*args)
+
+
+def _checkpointed_temporal(layer, x, *args):
+    return checkpoint(temporal_slot_forward, layer, x, *args, use_reentrant=False)
+
+
+def diffusion_loss(models: TrainingModels, batch: LatentBatch, context: torch.Tensor, generator: torch.Generator,
+                   gradient_checkpointing: bool = False) -> torch.Tensor:
+    """Noise-prediction MSE of the batch (one timestep per sample, shared by its frames)."""
+    base = models.unet.model
+    sampling = base.model_sampling
+    device = batch.latents.device
+    samples, frames = batch.samples, batch.frames
+    index = torch.randint(0, sampling.sigmas.shape[0], (samples,), generator=generator)
+    noise = torch.randn(batch.latents.shape, generator=generator).to(device)
+    sigma = sampling.sigmas.detach()[index.to(sampling.sigmas.device)].to(device=device, dtype=torch.float32)
+    sigma_rows = sigma.repeat_interleave(frames)
+    x_noisy = sampling.noise_scaling(sigma_rows, noise, batch.latents)
+    timestep = sampling.timestep(sigma).float()
+    timestep_rows = timestep.repeat_interleave(frames)
+    ctx = context.to(device)
+    ctx_samples, ctx_rows = ctx.expand(samples, -1, -1), ctx.expand(samples * frames, -1, -1)
+
+    train_side = "appearance_encoder" in models.trainable
+    with torch.set_grad_enabled(torch.is_grad_enabled() and train_side):
+        states = _run(lambda lat, t, c: reference_states(models, lat, t, c), gradient_checkpointing and train_side,
+                      batch.reference, timestep, ctx_samples)
+        residuals = _run(lambda x, h, t, c: _control(models, x, h, t, c), gradient_checkpointing and train_side,
+                         sampling.calculate_input(sigma_rows, x_noisy), batch.hints, timestep_rows, ctx_rows)
+    depth = len(models.controlnet.zero_convs)
+    control = {"input": [], "output": [], "middle": list(residuals[depth:])}
+    order = [b.key for b in models.encoder.blocks if b.key in set(models.writer_keys)]
+    bank = ReferenceBank({k: s.repeat_interleave(frames, dim=0) for k, s in zip(order, states, strict=True)},
+                         models.pairing, 1.0)
+
+    options = dict(models.unet.model_options["transformer_options"])
+    options["cond_or_uncond"] = [UNCOND if d else COND for d in batch.dropped]
+    options["sigmas"] = sigma_rows
+    options[BANK_KEY] = bank
+    patches = dict(options.get("patches", {}))
+    patches["output_block_patch"] = list(patches.get("output_block_patch", [])) + [_SkipResiduals(residuals[:depth])]
+    if gradient_checkpointing and models.temporal is not None:
+        patches["forward_timestep_embed_patch"] = [(TemporalSlot, _checkpointed_temporal)] + list(
+            patches.get("forward_timestep_embed_patch", []))
+    options["patches"] = patches
+    denoised = base.apply_model(x_noisy, sigma_rows, c_crossattn=ctx_rows, control=control,
+                                transformer_options=options)
+    predicted_noise = (x_noisy - denoised) / sigma_rows.view(-1, 1, 1, 1)
+    return F.mse_loss(predicted_noise.float(), noise.float())
