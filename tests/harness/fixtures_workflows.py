@@ -52,15 +52,17 @@ def install_inputs(base: Path, size: int = 64) -> None:
     from magic_core.motion_input import render_synthetic_motion
 
     inputs = base / "input"
-    if not (inputs / "magicanimate_reference.png").exists():
-        write_png(synthetic_reference_image(size, size, seed=0), inputs / "magicanimate_reference.png")
-        write_png(synthetic_reference_image(size, size, seed=1), inputs / "magicanimate_reference_b.png")
-        write_mp4(render_synthetic_motion(size, size, SHORT_FRAMES, "walk", 0), inputs / "magicanimate_densepose.mp4",
-                  VIDEO_FPS)
-        write_mp4(render_synthetic_motion(size, size, SHORT_FRAMES, "wave", 1),
-                  inputs / "magicanimate_densepose_b.mp4", VIDEO_FPS)
-        write_mp4(render_synthetic_motion(size, size, LONG_FRAMES, "turn", 2),
-                  inputs / "magicanimate_densepose_long.mp4", VIDEO_FPS)
+    # Each file on its own: other fixtures may already have put a file of the same name there.
+    images = {"magicanimate_reference.png": 0, "magicanimate_reference_b.png": 1}
+    videos = {"magicanimate_densepose.mp4": (SHORT_FRAMES, "walk", 0),
+              "magicanimate_densepose_b.mp4": (SHORT_FRAMES, "wave", 1),
+              "magicanimate_densepose_long.mp4": (LONG_FRAMES, "turn", 2)}
+    for name, seed in images.items():
+        if not (inputs / name).exists():
+            write_png(synthetic_reference_image(size, size, seed=seed), inputs / name)
+    for name, (frames, motion, seed) in videos.items():
+        if not (inputs / name).exists():
+            write_mp4(render_synthetic_motion(size, size, frames, motion, seed), inputs / name, VIDEO_FPS)
 
 
 @pytest.fixture(scope="session")
