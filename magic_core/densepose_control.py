@@ -9,6 +9,10 @@ frame per step and reused for the unconditional chunks of the same call (the noi
 this equals evaluating the uncond half with the cond text): half of core's ControlNet cost.  When ComfyUI
 runs the uncond chunk in a call of its own (low memory), that call has no cond text and is evaluated with
 its own embedding, as core does.
+
+The hint embedding (``input_hint_block``: a few convolutions over the DensePose image) depends only on the
+frame, not on the step, window or text, so each frame's is computed once per sampling run and kept on
+ComfyUI's intermediate device; a call gathers its frames' embeddings (core recomputes them every call).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import comfy.model_base
 import comfy.model_management
 import comfy.utils
 import torch
+from comfy.ldm.modules.diffusionmodules.util import timestep_embedding
 
 from .frame_contract import WINDOW_KEY, FrameLayout, frame_layout
 from .motion_input import check_frames
@@ -30,12 +35,17 @@ log = logging.getLogger(__name__)
 class FrameControlNet(comfy.controlnet.ControlNet):
     """A ControlNet whose hints follow the video frames of each model call (plain batch or fusion window)."""
 
+    hint_embedding: HintEmbeddingCache | None = None
+
     @classmethod
     def wrap(cls, control: comfy.controlnet.ControlBase) -> FrameControlNet:
         """A frame-following copy of a ControlNet from core's ``ControlNetLoader`` (the input is not changed)."""
         if isinstance(control, FrameControlNet):
             return control.copy()
-        if type(control) is not comfy.controlnet.ControlNet or control.latent_format is not None:
+        model = getattr(control, "control_model", None)
+        if (type(control) is not comfy.controlnet.ControlNet or control.latent_format is not None
+                or getattr(model, "control_add_embedding", None) is not None
+                or getattr(model, "num_classes", None) is not None):
             raise ValueError(f"control_net: a {type(control).__name__} cannot drive MagicAnimate; load the "
                              "DensePose ControlNet (an SD1.5 ControlNet) with ControlNetLoader or the MagicAnimate "
                              "DensePose ControlNet loader.")
@@ -55,9 +65,9 @@ class FrameControlNet(comfy.controlnet.ControlNet):
         return c
 
     # --- hints ---------------------------------------------------------------------------------------
-    def frame_hints(self, x_noisy: torch.Tensor, layout: FrameLayout, dtype: torch.dtype,
-                    known_length: bool = True) -> torch.Tensor:
-        """Hints ``[frames, C, H, W]`` of the call's frames; the whole video's hints are resized once.
+    def frame_hints(self, x_noisy: torch.Tensor, layout: FrameLayout, known_length: bool = True) -> torch.Tensor:
+        """Pixel hints ``[video frames, C, H, W]`` at the latent's pixel size, resized once per run, kept on the
+        intermediate device.  Checks the call's frames against them.
 
         ``known_length``: ``layout.video_frames`` is the video's length (not so under core's context windows,
         where only the indices are known; there only indices past the hints are an error)."""
@@ -65,19 +75,39 @@ class FrameControlNet(comfy.controlnet.ControlNet):
         if self.cond_hint is None or tuple(self.cond_hint.shape[2:]) != (height, width):
             hint = comfy.utils.common_upscale(self.cond_hint_original, width, height, self.upscale_algorithm,
                                               "center")
-            self.cond_hint = self.preprocess_image(hint).to(device=x_noisy.device, dtype=dtype)
+            self.cond_hint = self.preprocess_image(hint).to(comfy.model_management.intermediate_device())
+            self.hint_embedding = None
         hints = self.cond_hint
-        if hints.shape[0] == 1:
-            return hints.expand(layout.frames, -1, -1, -1)
-        if (known_length and hints.shape[0] != layout.video_frames) or max(layout.frame_indices) >= hints.shape[0]:
+        if hints.shape[0] != 1 and ((known_length and hints.shape[0] != layout.video_frames)
+                                    or max(layout.frame_indices) >= hints.shape[0]):
             raise ValueError(
                 f"MagicAnimate DensePose: {hints.shape[0]} DensePose frames but the latent video has "
                 f"{layout.video_frames} frames. Use the same count for both: connect Prepare MagicAnimate Motion's "
                 f"frame_count output to the empty latent's batch size (or give a single DensePose frame).")
-        if layout.frame_indices == tuple(range(hints.shape[0])):
-            return hints  # the whole video in order: no gather (and core's exact tensor)
-        index = torch.tensor(layout.frame_indices, device=hints.device, dtype=torch.long)
-        return hints.index_select(0, index)
+        return hints
+
+    def embedded_hints(self, x_noisy: torch.Tensor, layout: FrameLayout, dtype: torch.dtype,
+                       known_length: bool = True) -> torch.Tensor:
+        """The ControlNet's hint embeddings ``[frames, C, h, w]`` of the call's frames (on ``x_noisy``'s device);
+        each video frame's is computed the first time a call needs it."""
+        hints = self.frame_hints(x_noisy, layout, known_length)
+        indices = [0] * layout.frames if hints.shape[0] == 1 else list(layout.frame_indices)
+        cache = self.hint_embedding
+        if cache is None or cache.dtype != dtype:
+            cache = self.hint_embedding = HintEmbeddingCache(hints.shape[0], dtype)
+        missing = cache.missing(indices)
+        if missing:
+            # The whole video in order is passed as it is: the convolutions then see core's exact tensor
+            # (memory layout included), so a plain batch gives core's bits.
+            pixels = hints if missing == list(range(hints.shape[0])) else hints.index_select(
+                0, torch.tensor(missing, dtype=torch.long))
+            pixels = pixels.to(device=x_noisy.device, dtype=dtype)
+            cache.store(missing, self.control_model.input_hint_block(pixels, None, None))
+        return cache.gather(indices, x_noisy.device)
+
+    def cleanup(self) -> None:
+        self.hint_embedding = None
+        super().cleanup()
 
     # --- residuals -----------------------------------------------------------------------------------
     def get_control(self, x_noisy: torch.Tensor, t: torch.Tensor, cond: dict[str, Any], batched_number: int,
@@ -92,7 +122,7 @@ class FrameControlNet(comfy.controlnet.ControlNet):
         dtype = self.manual_cast_dtype if self.manual_cast_dtype is not None else self.control_model.dtype
         layout = frame_layout(transformer_options, x_noisy.shape[0])
         known_length = WINDOW_KEY in transformer_options or transformer_options.get("context_window") is None
-        hints = self.frame_hints(x_noisy, layout, dtype, known_length)
+        hints = self.embedded_hints(x_noisy, layout, dtype, known_length)
         sources = self._chunk_sources(x_noisy, layout)
         evaluated = sorted(set(sources))
         rows = None if len(evaluated) == len(sources) else torch.cat(
@@ -111,8 +141,7 @@ class FrameControlNet(comfy.controlnet.ControlNet):
         x_in = self.model_sampling_current.calculate_input(t_rows, x_rows)
         context = comfy.model_management.cast_to_device(_rows(context, rows, x_noisy.shape[0]), x_noisy.device, dtype)
         hint = hints if len(evaluated) == 1 else hints.repeat(len(evaluated), 1, 1, 1)
-        control = self.control_model(x=x_in.to(dtype), hint=hint,
-                                     timesteps=timestep.to(dtype), context=context, **extra)
+        control = control_forward(self.control_model, x_in.to(dtype), hint, timestep.to(dtype), context, **extra)
         control = _spread(control, evaluated, sources, layout.frames)
         return self.control_merge(control, control_prev, output_dtype=None)
 
@@ -130,6 +159,49 @@ class FrameControlNet(comfy.controlnet.ControlNet):
                     source = first
             sources.append(source)
         return sources
+
+
+class HintEmbeddingCache:
+    """Per-frame hint embeddings of one video, filled as calls need them, kept on the intermediate device."""
+
+    def __init__(self, frames: int, dtype: torch.dtype):
+        self.frames, self.dtype = frames, dtype
+        self.done = [False] * frames
+        self.values: torch.Tensor | None = None
+
+    def missing(self, indices: list[int]) -> list[int]:
+        return sorted({i for i in indices if not self.done[i]})
+
+    def store(self, indices: list[int], embeddings: torch.Tensor) -> None:
+        if self.values is None:
+            self.values = torch.empty((self.frames, *embeddings.shape[1:]), dtype=self.dtype,
+                                      device=comfy.model_management.intermediate_device())
+        self.values[indices] = embeddings.to(self.values.device)
+        for i in indices:
+            self.done[i] = True
+
+    def gather(self, indices: list[int], device: torch.device) -> torch.Tensor:
+        assert self.values is not None
+        if indices == list(range(self.frames)):
+            return self.values.to(device)
+        return self.values.index_select(0, torch.tensor(indices, dtype=torch.long)).to(device)
+
+
+def control_forward(model: torch.nn.Module, x: torch.Tensor, embedded_hint: torch.Tensor, timesteps: torch.Tensor,
+                    context: torch.Tensor, **kwargs: Any) -> dict[str, list]:
+    """``comfy.cldm.cldm.ControlNet.forward`` with the hint already embedded (SD1.5 ControlNets: no union
+    embedding, no class labels).  Other ControlNet kinds are refused by :meth:`FrameControlNet.wrap`."""
+    emb = model.time_embed(timestep_embedding(timesteps, model.model_channels, repeat_only=False).to(x.dtype))
+    outputs, middle = [], []
+    h = x
+    for i, (module, zero_conv) in enumerate(zip(model.input_blocks, model.zero_convs, strict=True)):
+        h = module(h, emb, context)
+        if i == 0:
+            h = h + embedded_hint
+        outputs.append(zero_conv(h, emb, context))
+    h = model.middle_block(h, emb, context)
+    middle.append(model.middle_block_out(h, emb, context))
+    return {"middle": middle, "output": outputs}
 
 
 def _rows(value: torch.Tensor, rows: torch.Tensor | None, batch: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ pre-hook hands them a 5-D ``[chunks, C, frames, H, W]`` view and the hook folds 
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -17,8 +18,19 @@ from torch import nn
 from .frame_contract import frame_layout
 
 
+_NORMS: weakref.WeakKeyDictionary[nn.Module, list[nn.Module]] = weakref.WeakKeyDictionary()
+
+
 def cross_frame_norms(unet: nn.Module) -> list[nn.Module]:
-    """The GroupNorms that the original computes over all frames: every ResBlock's two and the output norm."""
+    """The GroupNorms that the original computes over all frames: every ResBlock's two and the output norm.
+
+    Remembered per UNet (weakly), so the module walk is done once, not at every model call."""
+    if unet not in _NORMS:
+        _NORMS[unet] = _find_cross_frame_norms(unet)
+    return _NORMS[unet]
+
+
+def _find_cross_frame_norms(unet: nn.Module) -> list[nn.Module]:
     norms = []
     for module in unet.modules():
         if isinstance(module, ResBlock):

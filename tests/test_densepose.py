@@ -16,22 +16,38 @@ CTX = 32
 
 
 class ControlCalls:
-    """Records every forward of a ControlNet model: batch rows, hints and text context."""
+    """Records every forward of a ControlNet model: batch rows, text context and the embedded hint that was
+    added after its first input block (core's forward and the pack's cached-embedding forward alike)."""
 
     def __init__(self, module: torch.nn.Module):
+        self.module = module
         self.calls: list[dict] = []
-        self._handle = module.register_forward_pre_hook(self._hook, with_kwargs=True)
+        self._handles = [module.input_blocks[0].register_forward_hook(self._first_block),
+                         module.zero_convs[0].register_forward_pre_hook(self._first_zero_conv)]
 
-    def _hook(self, module, args, kwargs):
-        self.calls.append({"rows": kwargs["x"].shape[0], "hint": kwargs["hint"].detach().clone(),
-                           "context": kwargs["context"].detach().clone()})
+    def _first_block(self, block, args, output):
+        self.calls.append({"rows": args[0].shape[0], "context": args[2].detach().clone(),
+                           "block_out": output.detach().clone()})
+
+    def _first_zero_conv(self, conv, args):
+        call = self.calls[-1]
+        call["hint"] = args[0].detach() - call.pop("block_out")
 
     @property
     def rows(self) -> int:
         return sum(c["rows"] for c in self.calls)
 
+    def hint_frames(self, embedded: torch.Tensor, frames: int) -> list[int]:
+        """Which coded hint frame (see :func:`coded_hints`) each embedded hint row is."""
+        with torch.no_grad():
+            reference = self.module.input_hint_block(coded_hints(frames).movedim(-1, 1), None, None)
+        distance = (embedded.unsqueeze(1) - reference.unsqueeze(0)).flatten(2).abs().amax(dim=2)
+        assert float(distance.min(dim=1).values.max()) < 1e-4, "a hint row is no frame's embedding"
+        return distance.argmin(dim=1).tolist()
+
     def close(self) -> None:
-        self._handle.remove()
+        for handle in self._handles:
+            handle.remove()
 
 
 @pytest.fixture(autouse=True)
@@ -61,10 +77,6 @@ def coded_hints(frames: int) -> torch.Tensor:
     """IMAGE batch whose frame i is the constant (i + 1) / (frames + 1): a hint row names its frame."""
     values = (torch.arange(frames, dtype=torch.float32) + 1) / (frames + 1)
     return values.view(frames, 1, 1, 1).expand(frames, LATENT * 8, LATENT * 8, 3).clone()
-
-
-def hint_frames(hint: torch.Tensor, frames: int) -> list[int]:
-    return [round(v) - 1 for v in (hint.float().mean(dim=(1, 2, 3)) * (frames + 1)).tolist()]
 
 
 def texts() -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,7 +119,7 @@ def test_windows_get_exactly_their_hint_frames(unet, densepose_cn, calls):
             assert len(calls.calls) == before + 1
             call = calls.calls[-1]
             assert call["rows"] == len(window)                      # cond text only, once per frame
-            assert hint_frames(call["hint"], frames) == list(window)
+            assert calls.hint_frames(call["hint"], frames) == list(window)
             assert torch.equal(call["context"], pos.expand(len(window), -1, -1))
             for residual in out["output"] + out["middle"]:
                 assert residual.shape[0] == 2 * len(window)
@@ -130,7 +142,7 @@ def test_core_controlnet_gives_windows_the_first_frames(unet, densepose_cn, call
         control.get_control(*call_inputs(4, [1, 0]), 2, options)
     finally:
         control.cleanup()
-    assert hint_frames(calls.calls[-1]["hint"], 10)[:4] == [0, 1, 2, 3]
+    assert calls.hint_frames(calls.calls[-1]["hint"], 10)[:4] == [0, 1, 2, 3]
     assert calls.calls[-1]["rows"] == 8
 
 
@@ -184,8 +196,15 @@ def test_sampling_matches_core_without_uncond_and_costs_one_evaluation_per_frame
     # cfg 1 skips the uncond pass: the documented reuse plays no part, so the result is exactly core's.
     assert torch.equal(run_sampler(unet, *ours, frames, cfg=1.0), run_sampler(unet, *core, frames, cfg=1.0))
     calls.calls.clear()
-    run_sampler(unet, *ours, frames, cfg=7.5, steps=steps)
+    embedded_rows = []
+    counter = densepose_cn.control_model.input_hint_block.register_forward_hook(
+        lambda module, args, out: embedded_rows.append(out.shape[0]))
+    try:
+        run_sampler(unet, *ours, frames, cfg=7.5, steps=steps)
+    finally:
+        counter.remove()
     assert calls.rows == steps * frames
+    assert sum(embedded_rows) == frames                          # each frame's hint embedded once per run
     calls.calls.clear()
     run_sampler(unet, *core, frames, cfg=7.5, steps=steps)
     assert calls.rows == 2 * steps * frames                      # core pays twice
@@ -202,8 +221,10 @@ def test_single_hint_frame_drives_every_frame(unet, densepose_cn, calls):
     finally:
         control.cleanup()
     hint = calls.calls[-1]["hint"]
-    assert hint.shape[0] == 3 and all(torch.equal(h, hint[0]) for h in hint)
-    assert hint_frames(hint, 3) == [1, 1, 1]
+    assert hint.shape[0] == 3
+    for row in hint:
+        torch.testing.assert_close(row, hint[0])
+    assert calls.hint_frames(hint, 3) == [1, 1, 1]
 
 
 def test_hint_count_mismatch_names_both_counts_and_the_fix(unet, densepose_cn):
@@ -270,4 +291,4 @@ def test_core_context_windows_select_by_index_list(unet, densepose_cn, calls):
             control.get_control(*call_inputs(3, [0, 1]), 2, {"cond_or_uncond": [0, 1], "context_window": window})
     finally:
         control.cleanup()
-    assert hint_frames(calls.calls[0]["hint"], 10) == [4, 5, 6]
+    assert calls.hint_frames(calls.calls[0]["hint"], 10) == [4, 5, 6]
