@@ -6,7 +6,7 @@
   clean reference latent at the step's timestep with the conditional text, and hands the recorded states to the
   model calls of that step in a copy of ``model_options["transformer_options"]`` (nothing is stored on a model:
   the states are dropped with the step, after an interrupt or error too);
-* an ``attn1`` patch (the read side) lets the paired blocks attend to them.
+* an ``attn1`` replace per paired block (the read side) lets those blocks attend to them.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
 from .appearance_blocks import fused_blocks, pair_blocks, transformer_blocks
 from .appearance_loading import AppearanceEncoder
-from .appearance_reference import ReferenceAttentionPatch, ReferenceBank, run_encoder
+from .appearance_reference import ReferenceAttentionReplace, ReferenceBank, run_encoder
 from .appearance_source import ReferenceLatentSource
 
 ADDITIONAL_MODELS_KEY = "magicanimate_appearance"
@@ -79,7 +79,10 @@ def apply_appearance_encoder(model: comfy.model_patcher.ModelPatcher, encoder: A
         return executor(x, timestep, options, seed)
 
     patched.set_additional_models(key, [encoder.patcher])
-    patched.set_model_attn1_patch(ReferenceAttentionPatch(bank_key))
+    readers = {b.key: b for b in transformer_blocks(unet)}
+    for block in pairing:
+        attention = unet.get_submodule(readers[block].module_path).attn1
+        patched.set_model_attn1_replace(ReferenceAttentionReplace(bank_key, block, attention), *block)
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, key, outer_sample)
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREDICT_NOISE, key, predict_noise)
     return patched

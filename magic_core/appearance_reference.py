@@ -8,12 +8,22 @@ duplicated keys/values is plain self-attention (each weight halves, each value c
 blends continuously from "original" to "unpatched".  Rows of unconditional chunks get ``concat([own, own])`` (plain
 self-attention; needed only to keep one token count in a mixed batch); a call without a conditional chunk is left
 untouched.
+
+Two read sides compute that same attention:
+
+* :class:`ReferenceAttentionReplace` (inference): an ``attn1`` replace per paired block.  It projects the
+  reference states to keys/values once per block and step (``to_k``/``to_v`` have no bias, so
+  ``to_k(lerp(own, ref, s)) == lerp(to_k(own), to_k(ref), s)``) and gives unconditional rows plain self-attention
+  over their own tokens, instead of projecting the reference for every frame and attending over doubled tokens.
+* :class:`ReferenceAttentionPatch`: the plain ``attn1`` patch form (training, which needs a reference per row,
+  and the benchmark's naive baseline).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+import comfy.ldm.modules.attention
 import comfy.model_management
 import torch
 
@@ -40,6 +50,17 @@ class ReferenceBank:
         if cache_key not in self.cache:
             self.cache[cache_key] = self.states[writer].to(device=like.device, dtype=like.dtype)
         return self.cache[cache_key]
+
+    def projected_for(self, key: BlockKey, attention: torch.nn.Module,
+                      like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The recorded states of reader block ``key`` through its ``to_k``/``to_v`` (once per step)."""
+        cache_key = (key, like.device, like.dtype, "projected")
+        if cache_key not in self.cache:
+            reference = self.reference_for(key, like)
+            if reference is None:
+                return None
+            self.cache[cache_key] = (attention.to_k(reference), attention.to_v(reference))  # type: ignore[assignment]
+        return self.cache[cache_key]  # type: ignore[return-value]
 
 
 class _WriteComplete(Exception):
@@ -126,3 +147,51 @@ class ReferenceAttentionPatch:
         else:
             value = torch.cat([value_attn1, torch.lerp(value_attn1, ref_rows, weight)], dim=1)
         return n, context, value
+
+
+class ReferenceAttentionReplace:
+    """The read side for one reader block as an ``attn1`` replace (see the module docstring).
+
+    Holds the block's live ``attn1`` module (shared by every clone of the model), so a deep copy of the model
+    options (``ModelPatcher.clone``) keeps the reference instead of copying the module.
+    """
+
+    def __init__(self, bank_key: str, block: BlockKey, attention: torch.nn.Module):
+        self.bank_key, self.block, self.attention = bank_key, block, attention
+
+    def __deepcopy__(self, memo: dict) -> ReferenceAttentionReplace:
+        return self
+
+    def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, extra_options: dict) -> torch.Tensor:
+        heads, precision = extra_options["n_heads"], extra_options.get("attn_precision")
+        bank: ReferenceBank | None = extra_options.get(self.bank_key)
+        layout = frame_layout(extra_options, q.shape[0])
+        cond_chunks = layout.cond_chunks() if bank is not None and bank.strength != 0.0 else []
+        projected = bank.projected_for(self.block, self.attention, k) if cond_chunks else None
+        if projected is None:
+            return _attention(q, k, v, heads, precision, extra_options)
+        k_ref, v_ref = projected
+        if k_ref.shape[1:] != k.shape[1:]:
+            raise ValueError(f"MagicAnimate: the reference states have {k_ref.shape[1]} tokens but the model's block "
+                             f"{self.block} has {k.shape[1]}; the reference latent must have the video latent's size.")
+        rows = torch.cat([torch.arange(q.shape[0], device=q.device)[layout.chunk_slice(c)] for c in cond_chunks])
+        strength = bank.strength  # type: ignore[union-attr]
+        k_c, v_c = k.index_select(0, rows), v.index_select(0, rows)
+        k_c = torch.cat([k_c, torch.lerp(k_c, k_ref.expand_as(k_c), strength)], dim=1)
+        v_c = torch.cat([v_c, torch.lerp(v_c, v_ref.expand_as(v_c), strength)], dim=1)
+        out_c = _attention(q.index_select(0, rows), k_c, v_c, heads, precision, extra_options)
+        if rows.shape[0] == q.shape[0]:
+            return out_c.index_select(0, torch.argsort(rows))
+        others = torch.ones(q.shape[0], dtype=torch.bool, device=q.device)
+        others[rows] = False
+        out = torch.empty((q.shape[0], *out_c.shape[1:]), dtype=out_c.dtype, device=out_c.device)
+        out[rows] = out_c
+        out[others] = _attention(q[others], k[others], v[others], heads, precision, extra_options)
+        return out
+
+
+def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, precision: Any,
+               extra_options: dict) -> torch.Tensor:
+    """ComfyUI's selected attention, looked up at call time as ``CrossAttention`` does."""
+    return comfy.ldm.modules.attention.optimized_attention(q, k, v, heads, attn_precision=precision,
+                                                            transformer_options=extra_options)

@@ -16,10 +16,15 @@ import torch
 from harness.tiny_appearance import ENCODER_FILE, DiffusersReference, official_base_patcher
 from harness.tiny_models import tiny_taesd_vae
 
-from magic_core.appearance_blocks import fused_blocks
+from magic_core.appearance_blocks import fused_blocks, transformer_blocks
 from magic_core.appearance_loading import AppearanceEncoderError, load_appearance_encoder
 from magic_core.appearance_patch import apply_appearance_encoder
-from magic_core.appearance_reference import ReferenceBank, run_encoder
+from magic_core.appearance_reference import (
+    ReferenceAttentionPatch,
+    ReferenceAttentionReplace,
+    ReferenceBank,
+    run_encoder,
+)
 from magic_core.appearance_source import ReferenceImageError
 from magic_core.frame_contract import frame_layout, set_window
 
@@ -253,6 +258,30 @@ def test_clones_independent_and_strength(base, appearance_encoder):
         assert counter.count == 1 and torch.equal(never, _sample(base, steps=2))
     finally:
         counter.handle.remove()
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.5])
+def test_fast_read_side_equals_plain_patch_form(base, appearance_encoder, strength):
+    """The per-block replace (reference projected once, plain self-attention for uncond rows) computes what the
+    plain ``attn1`` patch form (concat for every row, reference projected per frame) computes, under CFG."""
+    fast = apply_appearance_encoder(base, appearance_encoder, tiny_taesd_vae(), _image(5), strength=strength)
+    replaces = fast.model_options["transformer_options"]["patches_replace"]["attn1"]
+    assert replaces and all(isinstance(r, ReferenceAttentionReplace) for r in replaces.values())
+    plain = fast.clone()
+    del plain.model_options["transformer_options"]["patches_replace"]["attn1"]
+    plain.set_model_attn1_patch(ReferenceAttentionPatch(next(iter(replaces.values())).bank_key))
+    assert fast.model_options["transformer_options"]["patches_replace"]["attn1"] is replaces   # clone's own copy
+    fast_out, plain_out = _sample(fast, frames=3, cfg=3.0), _sample(plain, frames=3, cfg=3.0)
+    assert _rel(fast_out, plain_out) < 1e-5                     # float rounding only
+    assert _rel(fast_out, _sample(base, frames=3, cfg=3.0)) > 1e-3   # and the reference does matter
+
+
+def test_clone_keeps_the_live_attention_modules(base, appearance_encoder):
+    patched = apply_appearance_encoder(base, appearance_encoder, tiny_taesd_vae(), _image(5))
+    unet = base.model.diffusion_model
+    for key, replace in patched.clone().model_options["transformer_options"]["patches_replace"]["attn1"].items():
+        assert replace.attention is unet.get_submodule(
+            {b.key: b.module_path for b in transformer_blocks(unet)}[key]).attn1   # not a deep copy
 
 
 def test_reference_resized_by_centre_crop(base, appearance_encoder):
