@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from harness.fixtures_training import TRAIN_SIZE, tiny_config
+from harness.fixtures_training import TRAIN_SIZE, damaged_copy, tiny_config
 
 from magic_core.motion_input import DENSEPOSE_BACKGROUND
 from magic_core.training.check import check_dataset
@@ -59,18 +59,8 @@ def test_tau_proportions(synthetic_dataset, tmp_path, stage, taus, expected):
         assert abs(counts[kind] / draws - share) < 0.03, (kind, counts)
 
 
-def _damaged_copy(synthetic_dataset: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
-    root = tmp_path / "damaged"
-    shutil.copytree(synthetic_dataset, root)
-    short_video = sorted((root / "videos_densepose").iterdir())[0]
-    sorted(short_video.iterdir())[-1].unlink()  # its DensePose has one frame fewer than the video
-    broken_image = sorted((root / "images").iterdir())[0]
-    broken_image.write_bytes(b"not an image")
-    return root, short_video, broken_image
-
-
 def test_bad_data_skipped_with_file_names(synthetic_dataset, tmp_path):
-    root, short_video, broken_image = _damaged_copy(synthetic_dataset, tmp_path)
+    root, short_video, broken_image = damaged_copy(synthetic_dataset, tmp_path)
     entries, _ = scan_dataset(root)
     source = SampleSource(tiny_config(tmp_path, root, stage=1, on_bad_sample="skip", seed=1), entries)
     frame_sources = {source.draw("frame").source.split("@")[0] for _ in range(30)}
@@ -85,7 +75,7 @@ def test_bad_data_skipped_with_file_names(synthetic_dataset, tmp_path):
 
 
 def test_bad_data_stops_when_configured(synthetic_dataset, tmp_path):
-    root, short_video, broken_image = _damaged_copy(synthetic_dataset, tmp_path)
+    root, short_video, broken_image = damaged_copy(synthetic_dataset, tmp_path)
     entries, _ = scan_dataset(root)
     source = SampleSource(tiny_config(tmp_path, root, stage=1, on_bad_sample="stop"), entries)
     with pytest.raises(BadSampleError) as info:
