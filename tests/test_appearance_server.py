@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from harness.fixtures_appearance import REFERENCE_PNG
+from harness.fixtures_appearance import REFERENCE_PNG, SERVER_ENCODER_FILE
 from harness.server import ExecutionFailed
-from harness.tiny_appearance import ENCODER_FILE
 from harness.workflow_builders import ksampler_workflow
 from PIL import Image
 
@@ -26,8 +25,8 @@ def test_appearance_workflow_through_server(appearance_server_files, comfy_serve
     info = comfy_server.object_info()
     names = info["MagicAnimateAppearanceEncoderLoader"]["input"]["required"]["encoder_name"]
     options = names[1]["options"] if isinstance(names[0], str) else names[0]
-    assert ENCODER_FILE.as_posix() in options
-    entry = comfy_server.run(appearance_workflow(ENCODER_FILE.as_posix()))
+    assert SERVER_ENCODER_FILE in options
+    entry = comfy_server.run(appearance_workflow(SERVER_ENCODER_FILE))
     files = [f for f in comfy_server.output_files(entry) if f.suffix == ".webp"]
     assert len(files) == 1
     with Image.open(files[0]) as img:

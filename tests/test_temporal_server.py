@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 from harness.server import ExecutionFailed
-from harness.workflow_builders import ksampler_workflow
+from harness.workflow_builders import OFFICIAL_SERVER_FOLDER, ksampler_workflow
 from PIL import Image
 
 FRAMES = 4
-TEMPORAL_FILE = "MagicAnimate/temporal_attention/temporal_attention.ckpt"
+TEMPORAL_FILE = f"{OFFICIAL_SERVER_FOLDER}/MagicAnimate/temporal_attention/temporal_attention.ckpt"
 
 
 def temporal_workflow(model_name: str = TEMPORAL_FILE, frames: int = FRAMES) -> dict:

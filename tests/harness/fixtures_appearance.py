@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from .tiny_appearance import ENCODER_DIR
+from .tiny_appearance import ENCODER_DIR, ENCODER_FILE
+from .workflow_builders import OFFICIAL_SERVER_FOLDER
 
 _SHARED_TINY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "official_format_tiny"
-REFERENCE_PNG = "magicanimate_reference.png"
+REFERENCE_PNG = "appearance_server_reference.png"
+SERVER_ENCODER_FILE = f"{OFFICIAL_SERVER_FOLDER}/{ENCODER_FILE.as_posix()}"  # its name in the server's list
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +37,7 @@ def appearance_server_files(server_base, official_tiny) -> Path:
     import numpy as np
     from PIL import Image
 
-    dest = server_base / "models" / "magicanimate" / ENCODER_DIR
+    dest = server_base / "models" / "magicanimate" / OFFICIAL_SERVER_FOLDER / ENCODER_DIR
     dest.parent.mkdir(parents=True, exist_ok=True)
     if not dest.exists():
         os.symlink(official_tiny / ENCODER_DIR, dest, target_is_directory=True)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from .workflow_builders import OFFICIAL_SERVER_FOLDER
+
 DENSEPOSE_DIR = Path("MagicAnimate") / "densepose_controlnet"
 DENSEPOSE_FILE = (DENSEPOSE_DIR / "diffusion_pytorch_model.safetensors").as_posix()
 
@@ -27,9 +29,9 @@ def densepose_controlnet_file(model_cache) -> Path:
 def server_densepose_controlnet(server_base, densepose_controlnet_file) -> str:
     """The ControlNet folder placed in the server's ``models/magicanimate/``; returns its listed file name.
     Request it before ``comfy_server``."""
-    dest = server_base / "models" / "magicanimate" / DENSEPOSE_DIR
+    dest = server_base / "models" / "magicanimate" / OFFICIAL_SERVER_FOLDER / DENSEPOSE_DIR
     dest.mkdir(parents=True, exist_ok=True)
     for item in ("diffusion_pytorch_model.safetensors", "config.json"):
         if not (dest / item).exists():
             (dest / item).symlink_to(densepose_controlnet_file.parent / item)
-    return DENSEPOSE_FILE
+    return f"{OFFICIAL_SERVER_FOLDER}/{DENSEPOSE_FILE}"

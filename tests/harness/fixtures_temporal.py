@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from .tiny_temporal import temporal_state_dict, write_temporal_file
+from .workflow_builders import OFFICIAL_SERVER_FOLDER
 
 OFFICIAL_TEMPORAL_DIR = Path("MagicAnimate") / "temporal_attention"
 
@@ -35,7 +36,7 @@ def temporal_files_in_server(server_base) -> Path:
     from conftest import OFFICIAL_TINY, requires_shared
 
     source = requires_shared(OFFICIAL_TINY / OFFICIAL_TEMPORAL_DIR)
-    dest = server_base / "models" / "magicanimate" / OFFICIAL_TEMPORAL_DIR
+    dest = server_base / "models" / "magicanimate" / OFFICIAL_SERVER_FOLDER / OFFICIAL_TEMPORAL_DIR
     dest.parent.mkdir(parents=True, exist_ok=True)
     if not dest.exists():
         os.symlink(source, dest, target_is_directory=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 TINY_CHECKPOINT = "tiny_sd15.safetensors"
+# Component server tests put the original project's tiny files under this folder of models/magicanimate/, so
+# they never collide with the complete tiny "MagicAnimate/" release folder that the shipped workflows use.
+OFFICIAL_SERVER_FOLDER = "official_tiny"
 
 
 def ksampler_workflow(prefix: str, batch_size: int | list[Any], size: int = 64, steps: int = 2,
