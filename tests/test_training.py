@@ -4,12 +4,14 @@ both stages, and the exports load through the pack's loader nodes and change the
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from harness.fixtures_training import tiny_base, tiny_config, tiny_trainable_sd15
+from harness.fixtures_training import damaged_copy, tiny_base, tiny_config, tiny_trainable_sd15
 from harness.tiny_models import tiny_taesd_vae
 
 from magic_core.training.media import BadSampleError, read_image
@@ -124,6 +126,14 @@ def test_bad_data_skipped_or_stops_a_run(synthetic_dataset, tmp_path):
     assert info.value.path in bad and Path(info.value.path).name in str(info.value)
 
 
+def test_command_line_checks_data_in_a_fresh_process(synthetic_dataset, tmp_path):
+    root, short_video, broken_image = damaged_copy(synthetic_dataset, tmp_path)
+    run = subprocess.run([sys.executable, "-m", "magic_core.train", "check-data", str(root)], capture_output=True,
+                         text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert str(short_video) in run.stdout and str(broken_image) in run.stdout and "2 bad item(s)" in run.stdout
+
+
 def test_command_line_trains_both_stages(synthetic_dataset, tiny_checkpoint, tmp_path, capsys):
     from magic_core.train import main
 
@@ -138,15 +148,17 @@ def test_command_line_trains_both_stages(synthetic_dataset, tiny_checkpoint, tmp
     assert main(["stage2", "--config", str(config), "--set", f"output_dir={stage2}",
                  "--set", f"appearance_encoder={exports / 'appearance_encoder' / WEIGHTS}",
                  "--set", f"densepose_controlnet={exports / 'densepose_controlnet' / WEIGHTS}"]) == 0
-    out = capsys.readouterr().out
     for part in ("appearance_encoder/config.json", "densepose_controlnet/config.json",
-                 "appearance_encoder/diffusion_pytorch_model.safetensors",
-                 "densepose_controlnet/diffusion_pytorch_model.safetensors"):
+                 f"appearance_encoder/{WEIGHTS}", f"densepose_controlnet/{WEIGHTS}"):
         assert (exports / part).is_file(), part
     assert (stage2 / "MagicAnimate" / "temporal_attention" / "temporal_attention.safetensors").is_file()
-    assert out.count("2 steps; last loss") == 2
     used = yaml.safe_load((stage2 / "config.yaml").read_text())
     assert used["stage"] == 2 and used["max_steps"] == 2 and used["appearance_encoder"].endswith(".safetensors")
+    # the same command with more steps resumes from the checkpoint instead of starting over
+    assert main(["stage1", "--config", str(config), "--set", f"output_dir={stage1}", "--set", "max_steps=3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("2 steps; last loss") == 2 and "3 steps; last loss" in out
+    assert len((stage1 / "log.csv").read_text().splitlines()) == 4
 
 
 # --- exports through the pack's loader nodes and the fusion sampler -------------------------------------------
