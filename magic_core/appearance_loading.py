@@ -30,6 +30,7 @@ from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
 from .appearance_blocks import TransformerBlockInfo, transformer_blocks
 from .appearance_config import read_config_json, unet_config_from_diffusers
+from .checkpoints import CheckpointError, check_not_empty, read_error_reason
 
 COMFY_PREFIX = "model.diffusion_model."
 PRUNED_IN_LAST_BLOCK = ("attn1", "attn2", "norm2", "norm3", "ff")
@@ -73,8 +74,8 @@ def load_appearance_encoder(path: str) -> AppearanceEncoder:
         unexpected = []
     else:
         sample = ", ".join(sorted(state_dict)[:3])
-        raise AppearanceEncoderError(f"'{name}' is not a UNet checkpoint (its keys look like: {sample}); the "
-                                     f"appearance encoder is MagicAnimate/appearance_encoder/diffusion_pytorch_"
+        raise AppearanceEncoderError(f"'{name}' is not a UNet checkpoint (its keys look like: {sample}); pick the "
+                                     f"appearance encoder, MagicAnimate/appearance_encoder/diffusion_pytorch_"
                                      f"model.safetensors with its config.json.")
     return _build(name, unet_config, comfy_sd, unexpected)
 
@@ -85,10 +86,14 @@ def _read_tensors(path: str) -> dict[str, torch.Tensor]:
         raise AppearanceEncoderError(f"The appearance encoder file '{path}' does not exist; put it in "
                                      f"models/magicanimate/ or pick another file.")
     try:
+        check_not_empty(path, "appearance encoder file")
+    except CheckpointError as exc:
+        raise AppearanceEncoderError(str(exc)) from None
+    try:
         loaded = comfy.utils.load_torch_file(path, safe_load=True)
     except Exception as exc:  # noqa: BLE001 - any reader failure becomes one clear message
-        raise AppearanceEncoderError(f"The appearance encoder file '{name}' could not be read ({type(exc).__name__}"
-                                     f": {str(exc)[:200]}); it is truncated, corrupt or not a checkpoint. "
+        raise AppearanceEncoderError(f"The appearance encoder file '{name}' could not be read "
+                                     f"({read_error_reason(exc)}); it is truncated, corrupt or not a checkpoint. "
                                      f"Download it again.") from exc
     if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
         loaded = loaded["state_dict"]
@@ -117,6 +122,10 @@ def _from_diffusers(path: str, state_dict: dict[str, torch.Tensor]):
 
 
 def _from_comfy(name: str, state_dict: dict[str, torch.Tensor]):
+    if any(k.startswith(("first_stage_model.", "cond_stage_model.", "conditioner.")) for k in state_dict):
+        logging.warning("MagicAnimate: '%s' is a full Stable Diffusion checkpoint, not MagicAnimate's appearance "
+                        "encoder; its UNet is used as the appearance encoder. Pick MagicAnimate/appearance_encoder/"
+                        "diffusion_pytorch_model.safetensors for MagicAnimate's results.", name)
     if any(k.startswith(COMFY_PREFIX) for k in state_dict):
         state_dict = {k[len(COMFY_PREFIX):]: v for k, v in state_dict.items() if k.startswith(COMFY_PREFIX)}
     try:

@@ -7,6 +7,7 @@ Generic helpers shared by the loaders (temporal attention, appearance encoder, .
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Iterable, Mapping
 
 import comfy.utils
@@ -24,21 +25,41 @@ def read_state_dict(path: str, what: str = "model file") -> dict[str, torch.Tens
     name = os.path.basename(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"The {what} '{path}' does not exist; check the path or pick another file.")
+    check_not_empty(path, what)
     size = os.path.getsize(path)
-    if size == 0:
-        raise CheckpointError(f"The {what} '{name}' is empty (0 bytes): the download or copy did not finish; "
-                              f"download it again.")
     try:
         loaded = comfy.utils.load_torch_file(path, safe_load=True)
     except Exception as exc:  # noqa: BLE001 - every reader error becomes one clear message
         raise CheckpointError(
-            f"The {what} '{name}' ({size} bytes) could not be read as a checkpoint ({type(exc).__name__}: "
-            f"{_first_line(exc)}). It is truncated, corrupt or not a PyTorch/safetensors checkpoint; "
-            f"download it again.") from exc
+            f"The {what} '{name}' ({size} bytes) could not be read as a checkpoint ({read_error_reason(exc)}). "
+            f"It is truncated, corrupt or not a PyTorch/safetensors checkpoint; download it again.") from exc
     state_dict = unwrap_state_dict(loaded)
     if not state_dict:
         raise CheckpointError(f"The {what} '{name}' holds no tensors; it is not a model checkpoint.")
     return state_dict
+
+
+def check_not_empty(path: str, what: str) -> None:
+    """Raise :class:`CheckpointError` for a 0-byte file (an interrupted download or copy)."""
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise CheckpointError(f"The {what} '{os.path.basename(path)}' is empty (0 bytes): the download or copy did "
+                              f"not finish; download it again.")
+
+
+def read_error_reason(exc: BaseException) -> str:
+    """A one-line reason for a reader failure. Pickles are read weights-only: a refused code reference is named
+    as such (never 'retry with weights_only=False')."""
+    if isinstance(exc, pickle.UnpicklingError):
+        text = str(exc)
+        marker = "WeightsUnpickler error:"
+        tail = text.split(marker, 1)[1] if marker in text else text
+        detail = next((line.strip() for line in tail.splitlines() if line.strip()), "no details")
+        detail = detail.split(". ")[0].rstrip(".")[:200]  # drop torch's advice to allow the global
+        if "global" in detail.lower():
+            return (f"its pickle references Python code ({detail}); refused without running it, because "
+                    f"unpickling it could run code")
+        return f"not a valid weights-only PyTorch pickle: {detail}"
+    return f"{type(exc).__name__}: {_first_line(exc).split('. ')[0]}"
 
 
 def unwrap_state_dict(obj: object) -> dict[str, torch.Tensor]:

@@ -20,6 +20,7 @@ import comfy.ops
 import comfy.utils
 import torch
 
+from .checkpoints import check_not_empty, read_error_reason
 from .densepose_control import FrameControlNet
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,15 @@ def load_densepose_controlnet(path: str) -> FrameControlNet:
     """The DensePose ControlNet at ``path``; its architecture from ``config.json`` beside it when present."""
     name = os.path.basename(path)
     config_path = os.path.join(os.path.dirname(path), "config.json")
+    check_not_empty(path, "DensePose ControlNet file")
     if not os.path.isfile(config_path):
-        control = comfy.controlnet.load_controlnet(path)
+        try:
+            control = comfy.controlnet.load_controlnet(path)
+        except Exception as exc:  # noqa: BLE001 - core's reader/detection errors become one clear message
+            raise ValueError(f"DensePose ControlNet '{name}' could not be read ({read_error_reason(exc)}); it is "
+                             f"truncated, corrupt or not a ControlNet. Pick MagicAnimate/densepose_controlnet/"
+                             f"diffusion_pytorch_model.safetensors (keep config.json beside it) or download it "
+                             f"again.") from exc
         if control is None:
             raise ValueError(f"DensePose ControlNet '{name}': ComfyUI could not detect a ControlNet in it and there "
                              f"is no config.json beside it; keep the official folder layout "
@@ -102,7 +110,7 @@ def load_densepose_controlnet(path: str) -> FrameControlNet:
     try:
         state_dict = comfy.utils.load_torch_file(path, safe_load=True)
     except Exception as exc:  # noqa: BLE001 - any reader failure is one clear message
-        raise ValueError(f"DensePose ControlNet '{name}' could not be read ({type(exc).__name__}: {exc}); "
+        raise ValueError(f"DensePose ControlNet '{name}' could not be read ({read_error_reason(exc)}); "
                          "the file is truncated or not a checkpoint: download it again.") from exc
     if "controlnet_cond_embedding.conv_in.weight" not in state_dict:
         raise ValueError(f"DensePose ControlNet '{name}' is not a diffusers ControlNet (no "

@@ -45,7 +45,7 @@ def select_frames(frames: torch.Tensor, start_frame: int, frame_count: int, ever
         raise ValueError(f"every_nth must be at least 1, got {every_nth}.")
     if not 0 <= start_frame < frames.shape[0]:
         raise ValueError(f"start_frame {start_frame} is outside the input's {frames.shape[0]} frames "
-                         f"(valid: 0..{frames.shape[0] - 1}).")
+                         f"(valid: 0..{frames.shape[0] - 1}); set start_frame to a frame inside the video.")
     chosen = frames[start_frame::every_nth]
     return chosen[:frame_count] if frame_count > 0 else chosen
 
