@@ -196,6 +196,8 @@ FAILING = {
     "Temporal strength 3.0 (max 2.0)": ({"n15": {"strength": 3.0}}, ("strength", "3.0", "max of 2.0")),
     "Appearance strength -0.5 (min 0.0)": ({"n11": {"strength": -0.5}}, ("strength", "-0.5", "min of 0.0")),
     "DensePose strength 12.0 (max 10.0)": ({"n13": {"strength": 12.0}}, ("strength", "12.0", "max of 10.0")),
+    "Fusion sampler denoise 1.5 (max 1.0)": ({"n16": {"denoise": 1.5}}, ("denoise", "1.5", "max of 1.0")),
+    "Fusion sampler context_frames 0 (min 1)": ({"n16": {"context_frames": 0}}, ("context_frames", "0", "min of 1")),
     "Appearance start_percent > end_percent": (
         {"n11": {"start_percent": 0.8, "end_percent": 0.2}}, ("start_percent", "0.8", "end_percent")),
     "DensePose start_percent > end_percent": (

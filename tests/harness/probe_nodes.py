@@ -106,6 +106,7 @@ class ReliabilityModelState(io.ComfyNode):
     @classmethod
     def execute(cls, model, appearance_encoder, temporal_attention, control_net, nonce: int) -> io.NodeOutput:
         loaded = _loaded_patchers()
+        before_unload = _module_state(model.model)
         # A clone's injections stay in the shared UNet while that clone is ComfyUI's loaded model (by design,
         # until another patcher of the model loads); unloading everything must leave the modules bare.
         comfy.model_management.unload_all_models()
@@ -121,6 +122,7 @@ class ReliabilityModelState(io.ComfyNode):
                             **_module_state(control_net.control_model)},
             "live_reference_banks": banks,
             "loaded_before_unload": loaded,
+            "model_modules_before_unload": before_unload,
             "nonce": nonce,
         }
         return io.NodeOutput(ui={"reliability_state": [json.dumps(report, sort_keys=True)]})
