@@ -7,18 +7,22 @@
 """
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import numpy as np
+import pytest
 from harness.fixtures_reliability import (
     REFERENCES,
+    STATE_NODE,
     assert_clean,
     basic_prompt,
     cached_model_state,
     cached_nodes,
     downstream,
     output_frames,
+    state_prompt,
     without_video_output,
 )
 
@@ -69,3 +73,15 @@ def test_changing_only_the_reference_reruns_only_its_downstream(workflow_files, 
         assert executed == expected, f"re-executed {sorted(executed)}, expected {sorted(expected)}"
     assert not np.array_equal(output_frames(comfy_server, before),
                               output_frames(comfy_server, comfy_server.run(second, timeout=300)))
+
+
+def test_state_probe_sees_patches(workflow_files, comfy_server):
+    """The probe behind ``assert_clean`` can fail: given the temporal clone instead of the loader's model, it
+    reports the clone's injections and additional models."""
+    wf = state_prompt(time.time_ns())
+    wf.update({k: v for k, v in basic_prompt().items() if k in ("14", "15")})
+    wf[STATE_NODE]["inputs"]["model"] = ["15", 0]
+    state = json.loads(comfy_server.run(wf, timeout=120)["outputs"][STATE_NODE]["reliability_state"][0])
+    assert state["model"]["injections"] and state["model"]["additional_models"], state["model"]
+    with pytest.raises(AssertionError, match="model carries"):
+        assert_clean(state)
