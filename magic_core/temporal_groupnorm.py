@@ -17,7 +17,6 @@ from torch import nn
 
 from .frame_contract import frame_layout
 
-
 _NORMS: weakref.WeakKeyDictionary[nn.Module, list[nn.Module]] = weakref.WeakKeyDictionary()
 
 
