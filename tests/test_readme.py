@@ -1,0 +1,30 @@
+"""The README tells the truth: every node is in its node table, and its troubleshooting table is the bad-input
+matrix that the server tests last observed (``tests/bad_input_matrix.md``)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text()
+
+
+def _table_rows(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
+
+
+def test_every_node_is_in_the_node_table():
+    node_ids = {m for f in (REPO / "nodes").glob("*.py") for m in re.findall(r'node_id="(\w+)"', f.read_text())}
+    assert len(node_ids) >= 9
+    nodes_section = README[README.index("## Nodes"):README.index("## Workflows")]
+    missing = sorted(n for n in node_ids if f"`{n}`" not in nodes_section)
+    assert not missing, f"nodes missing from the README's node table: {missing}"
+
+
+def test_troubleshooting_table_matches_the_observed_bad_input_matrix():
+    matrix = _table_rows((REPO / "tests" / "bad_input_matrix.md").read_text())
+    section = README[README.index("## Troubleshooting"):README.index("## Development")]
+    assert len(matrix) > 40
+    missing = [row for row in matrix if row not in _table_rows(section)]
+    assert not missing, ("README's troubleshooting table is out of date; paste tests/bad_input_matrix.md's table "
+                         f"into it. First missing row: {missing[0]}")
