@@ -3,7 +3,8 @@
 * Appearance encoder per model call, for every CFG half: an ``APPLY_MODEL`` wrapper (on a clone) runs the
   encoder on the reference latent once per batch chunk (cond and uncond, each with its own text) before every
   model call, i.e. for every window of every step, as reference-attention packs do; the read side is the
-  pack's own ``ReferenceAttentionPatch`` (cond chunk only), so the attention itself is the same as the pack's.
+  plain ``attn1`` patch form, ``ReferenceAttentionPatch`` (reference concatenated into every row's context and
+  projected per row, as such packs do; same result as the pack's per-block replace, see ``appearance_reference``).
 * DensePose ControlNet per CFG half: core's ``ControlNet`` applied with core's ``ControlNetApplyAdvanced``
   (core computes residuals for the whole batch, uncond rows included).
 """
