@@ -49,20 +49,20 @@ class FrameControlNet(comfy.controlnet.ControlNet):
             raise ValueError(f"control_net: a {type(control).__name__} cannot drive MagicAnimate; load the "
                              "DensePose ControlNet (an SD1.5 ControlNet) with ControlNetLoader or the MagicAnimate "
                              "DensePose ControlNet loader.")
+        return cls._sharing_model_of(control)
+
+    def copy(self) -> FrameControlNet:
+        return FrameControlNet._sharing_model_of(self)
+
+    @classmethod
+    def _sharing_model_of(cls, control: comfy.controlnet.ControlNet) -> FrameControlNet:
+        """A new FrameControlNet with ``control``'s settings, sharing its (loaded) ControlNet model."""
         out = cls(None, global_average_pooling=control.global_average_pooling, load_device=control.load_device,
                   manual_cast_dtype=control.manual_cast_dtype)
         out.control_model = control.control_model
         out.control_model_wrapped = control.control_model_wrapped
         control.copy_to(out)
         return out
-
-    def copy(self) -> FrameControlNet:
-        c = FrameControlNet(None, global_average_pooling=self.global_average_pooling, load_device=self.load_device,
-                            manual_cast_dtype=self.manual_cast_dtype)
-        c.control_model = self.control_model
-        c.control_model_wrapped = self.control_model_wrapped
-        self.copy_to(c)
-        return c
 
     # --- hints ---------------------------------------------------------------------------------------
     def frame_hints(self, x_noisy: torch.Tensor, layout: FrameLayout, known_length: bool = True) -> torch.Tensor:
