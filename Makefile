@@ -1,20 +1,37 @@
-# The two commands of the README.  Both set up the ComfyUI host first if needed (cached outside the clone).
-HOST := python3 scripts/host.py run --
+# The two commands of the README.  Both set up the ComfyUI host(s) first if needed (cached outside the clone).
+# `make test` runs lint and the suite on both supported ComfyUI versions (0.33.0, what users run, and 0.3.75,
+# the oldest supported) and fails if either fails.  With COMFYUI_PATH set it runs once, on that ComfyUI.
+HOST_SCRIPT := python3 scripts/host.py
+NEW_HOST := $(HOST_SCRIPT) run --host 0.33.0 --
+OLD_HOST := $(HOST_SCRIPT) run --host 0.3.75 --
 
-.PHONY: demo test lint setup ui-workflows
+.PHONY: demo test test-new test-old test-one test-fast lint setup ui-workflows
 demo:
-	$(HOST) python scripts/demo.py $(ARGS)
+	$(NEW_HOST) python scripts/demo.py $(ARGS)
 
-test:
-	$(HOST) python -m ruff check .
-	$(HOST) python -m pytest $(PYTEST_ARGS)
+ifdef COMFYUI_PATH
+test: lint test-one
+else
+test: lint test-new test-old
+endif
+
+test-new:
+	$(NEW_HOST) python -m pytest $(PYTEST_ARGS)
+
+test-old:
+	$(OLD_HOST) python -m pytest $(PYTEST_ARGS)
+
+# The suite on one host (MAGICANIMATE_HOST=0.3.75 picks the old one; COMFYUI_PATH your own ComfyUI).
+test-one:
+	$(HOST_SCRIPT) run -- python -m pytest $(PYTEST_ARGS)
 
 setup:
-	python3 scripts/host.py setup
+	$(HOST_SCRIPT) setup --host 0.33.0
+	$(HOST_SCRIPT) setup --host 0.3.75
 
 lint:
-	$(HOST) python -m ruff check .
+	$(NEW_HOST) python -m ruff check .
 
 # Regenerate workflows/<name>.json (UI format) and .png from workflows/<name>_api.json in the real frontend.
 ui-workflows:
-	$(HOST) python scripts/make_ui_workflows.py
+	$(NEW_HOST) python scripts/make_ui_workflows.py

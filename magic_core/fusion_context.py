@@ -20,6 +20,7 @@ import comfy.model_patcher
 import comfy.patcher_extension
 import torch
 
+from .comfy_compat import index_list_window
 from .frame_contract import WINDOW_KEY, set_window
 from .fusion_weights import window_weights
 from .fusion_windows import FusionSettings, Window, context_windows
@@ -112,7 +113,7 @@ class FusionContextHandler(comfy.context_windows.ContextHandlerABC):
     def _run_window(self, calc_cond_batch: Callable, model, conds: list, x_in: torch.Tensor, timestep: torch.Tensor,
                     model_options: dict[str, Any], window: Window) -> list[torch.Tensor]:
         frames = x_in.shape[0]
-        core_window = comfy.context_windows.IndexListContextWindow(list(window), dim=0)
+        core_window = index_list_window(window, frames, self.settings.context_overlap)
         options = model_options["transformer_options"]
         set_window(options, window, frames)
         options[CORE_WINDOW_KEY] = core_window
