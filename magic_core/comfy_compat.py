@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from functools import cache
 
 import comfy.context_windows
+import comfy.sample
+import torch
 
 
 @cache
@@ -32,3 +34,38 @@ def index_list_window(index_list: Sequence[int], total_frames: int,
     if "context_overlap" in params:
         kwargs["context_overlap"] = int(overlap)
     return comfy.context_windows.IndexListContextWindow(list(index_list), **kwargs)
+
+
+def core_window_frames(core_window: object) -> list[int] | None:
+    """The video frames a model call under core's own context windows covers, in batch order (or None).
+
+    From ComfyUI 0.4 a window may carry ``causal_anchor_index`` (core's "Context Windows" node, on by default):
+    core then prepends that frame to the window's latents and conds, so the call holds one row more than the
+    index list.  0.3.75 has no such attribute.
+    """
+    index_list = getattr(core_window, "index_list", None)
+    if index_list is None:
+        return None
+    frames = [int(i) for i in index_list]
+    anchor = getattr(core_window, "causal_anchor_index", None)
+    if anchor is not None and int(anchor) >= 0:
+        frames.insert(0, int(anchor))
+    return frames
+
+
+@cache
+def _fix_latent_parameters() -> frozenset[str]:
+    return frozenset(inspect.signature(comfy.sample.fix_empty_latent_channels).parameters)
+
+
+LATENT_RATIO_KEYS = ("downscale_ratio_spacial", "downscale_ratio_temporal")
+
+
+def fix_empty_latent_channels(model: object, latent: dict) -> torch.Tensor:
+    """``comfy.sample.fix_empty_latent_channels`` as core's KSampler calls it on this ComfyUI version.
+
+    From 0.4 empty latents carry their downscale ratios (``downscale_ratio_spacial``), which core passes on.
+    """
+    params = _fix_latent_parameters()
+    kwargs = {key: latent[key] for key in LATENT_RATIO_KEYS if key in params and key in latent}
+    return comfy.sample.fix_empty_latent_channels(model, latent["samples"], **kwargs)

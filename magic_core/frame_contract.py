@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .comfy_compat import core_window_frames
+
 WINDOW_KEY = "magicanimate_window"
 COND, UNCOND = 0, 1
 
@@ -76,9 +78,8 @@ def frame_layout(transformer_options: dict[str, Any], batch_size: int) -> FrameL
             raise ValueError(f"MagicAnimate: the sampler's window has {len(window.frame_indices)} frames but "
                              f"each chunk of the model batch has {per_chunk} rows.")
         return FrameLayout(window.frame_indices, chunks, window.video_frames)
-    core_window = transformer_options.get("context_window")
-    index_list = getattr(core_window, "index_list", None)
-    if index_list is not None and len(index_list) == per_chunk:
+    core_frames = core_window_frames(transformer_options.get("context_window"))
+    if core_frames is not None and len(core_frames) == per_chunk:
         # ComfyUI's own context windows over the batch dimension.
-        return FrameLayout(tuple(int(i) for i in index_list), chunks, max(index_list) + 1)
+        return FrameLayout(tuple(core_frames), chunks, max(core_frames) + 1)
     return FrameLayout(tuple(range(per_chunk)), chunks, per_chunk)

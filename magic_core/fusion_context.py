@@ -28,6 +28,9 @@ from .fusion_windows import FusionSettings, Window, context_windows
 WRAPPER_KEY = "magicanimate_fusion"
 CORE_WINDOW_KEY = "context_window"
 _MISSING = object()
+# The wrappers core's "Context Windows" nodes add beside their handler (0.3.75: the first; 0.4+: both).
+CORE_CONTEXT_WRAPPERS = ((comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "ContextWindows_prepare_sampling"),
+                         (comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, "ContextWindows_sampler_sample"))
 
 
 def current_step(timestep: torch.Tensor, model_options: dict[str, Any]) -> int:
@@ -139,6 +142,8 @@ def apply_fusion(model: comfy.model_patcher.ModelPatcher, settings: FusionSettin
     if patched.model_options.get("context_handler") is not None:
         logging.warning("MagicAnimate fusion: the model already had a context handler (e.g. core's context "
                         "windows); the fusion sampler's windows replace it.")
+        for wrapper_type, key in CORE_CONTEXT_WRAPPERS:  # they read attributes only core's handler has
+            patched.remove_wrappers_with_key(wrapper_type, key)
     patched.model_options["context_handler"] = FusionContextHandler(settings)
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, WRAPPER_KEY,
                                  _window_noise_shape)

@@ -15,6 +15,7 @@ import comfy.samplers
 import comfy.utils
 import torch
 
+from .comfy_compat import LATENT_RATIO_KEYS, fix_empty_latent_channels
 from .fusion_context import apply_fusion
 from .fusion_sigmas import MAGICANIMATE_BETA, apply_beta_schedule
 from .fusion_windows import FusionSettings
@@ -70,7 +71,7 @@ def fusion_sample(model: comfy.model_patcher.ModelPatcher, positive: list, negat
     settings = settings or FusionSettings()
     _check_inputs(latent, steps, sampler_name, scheduler, denoise)
     patched = fusion_model(model, settings, beta_schedule)
-    latent_image = comfy.sample.fix_empty_latent_channels(patched, latent["samples"])
+    latent_image = fix_empty_latent_channels(patched, latent)
     noise = comfy.sample.prepare_noise(latent_image, seed, latent.get("batch_index"))
     if callback is None and progress:
         callback = default_callback(patched, steps)
@@ -78,6 +79,6 @@ def fusion_sample(model: comfy.model_patcher.ModelPatcher, positive: list, negat
                                   latent_image, denoise=denoise, noise_mask=latent.get("noise_mask"),
                                   callback=callback, disable_pbar=not (progress and comfy.utils.PROGRESS_BAR_ENABLED),
                                   seed=seed)
-    out = latent.copy()
+    out = {key: value for key, value in latent.items() if key not in LATENT_RATIO_KEYS}  # as core's KSampler
     out["samples"] = samples
     return out

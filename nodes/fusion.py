@@ -4,6 +4,7 @@ from __future__ import annotations
 import comfy.samplers
 from comfy_api.latest import io
 
+from ..magic_core.error_frames import release_frames_on_error
 from ..magic_core.fusion_sigmas import BETA_SCHEDULES, MAGICANIMATE_BETA
 from ..magic_core.fusion_windows import FUSE_METHODS, SCHEDULES, FusionSettings
 from ..magic_core.sampling import fusion_sample
@@ -78,9 +79,10 @@ class MagicAnimateFusionSampler(io.ComfyNode):
                 context_frames, context_overlap, context_stride, closed_loop, schedule, fuse_method,
                 beta_schedule) -> io.NodeOutput:
         settings = FusionSettings(context_frames, context_overlap, context_stride, closed_loop, schedule, fuse_method)
-        return io.NodeOutput(fusion_sample(model, positive, negative, latent_image, seed=seed, steps=steps, cfg=cfg,
-                                           sampler_name=sampler_name, scheduler=scheduler, denoise=denoise,
-                                           settings=settings, beta_schedule=beta_schedule))
+        with release_frames_on_error():
+            return io.NodeOutput(fusion_sample(model, positive, negative, latent_image, seed=seed, steps=steps,
+                                               cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,
+                                               denoise=denoise, settings=settings, beta_schedule=beta_schedule))
 
 
 NODES = [MagicAnimateFusionSampler]

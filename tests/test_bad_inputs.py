@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from harness.fixtures_reliability import BIG_REFERENCE, LOADER_NODES, basic_prompt, without_video_output
 from harness.media import read_webp
-from harness.server import ExecutionFailed, PromptRejected
+from harness.server import ExecutionFailed, PromptRejected, rss_kib
 
 MATRIX = Path(__file__).parent / "bad_input_matrix.md"
 OBSERVED: dict[str, tuple[str, str]] = {}  # case -> (where, message)
@@ -112,10 +112,16 @@ def all_cases() -> list[str]:
             + list(FAILING) + [EMPTY_BATCH_CASE] + [f"(works) {case}" for case in WORKING])
 
 
+BEFORE: dict[str, int] = {}  # the server's log length and RSS once warmed up, before the first bad input
+
+
 @pytest.fixture(scope="module")
 def server(bad_model_files, workflow_files, comfy_server):
-    """The session server with the bad files in place; one good prompt first so models are cached."""
+    """The session server with the bad files in place; good prompts first so models are cached and the
+    first-use allocations are made before the memory baseline is taken."""
     comfy_server.run(_light(basic_prompt()), timeout=600)
+    _good_run(comfy_server)
+    BEFORE.update(log=len(comfy_server.log_text()), rss_kib=rss_kib(comfy_server.proc.pid))
     return comfy_server
 
 
@@ -262,6 +268,19 @@ def test_empty_image_batch_in_process():
         apply_densepose([], [], None, empty)
     _record(EMPTY_BATCH_CASE, "in-process",
             "densepose: the IMAGE batch is empty (0 frames); connect a video or image with frames.")
+
+
+def test_no_model_leak_after_the_matrix(server):
+    """After every bad input above (many raise mid-sampling), a good prompt leaves nothing behind: ComfyUI logs
+    no "memory leak with model" (a loaded model whose patcher died while the model stayed referenced) and the
+    server's memory is back within 5% of what it was before the first bad input."""
+    _good_run(server)
+    log = server.log_text()[BEFORE["log"]:]
+    leaks = [line for line in log.splitlines() if "memory leak" in line.lower()]
+    assert leaks == [], f"{len(leaks)} leak warning(s), the first: {leaks[0]}"
+    after = rss_kib(server.proc.pid)
+    change = (after - BEFORE["rss_kib"]) / BEFORE["rss_kib"]
+    assert abs(change) <= 0.05, f"server RSS {BEFORE['rss_kib']} KiB before the matrix, {after} KiB after"
 
 
 def test_matrix_file():

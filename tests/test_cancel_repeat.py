@@ -13,7 +13,6 @@ import math
 import statistics
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from harness.fixtures_reliability import (
     status_kinds,
     without_video_output,
 )
+from harness.server import rss_kib
 
 MEASUREMENTS = REPO / "output" / "test-artifacts" / "reliability_measurements.json"
 CANCEL_FRAMES, CANCEL_STEPS, CONTEXT, OVERLAP = 48, 4, 8, 2
@@ -113,13 +113,6 @@ def _repeat_prompt(reference: str, densepose: str) -> dict[str, Any]:
     return wf
 
 
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
 def test_twenty_prompts_keep_memory_flat_and_repeat_exactly(workflow_files, comfy_server):
     """(a, x), (b, x), (a, y), (b, y), ...: every prompt differs from the one before, so the sampler runs each
     time; prompts 4 apart are identical.  One unmeasured round first (first-use allocations)."""
@@ -133,7 +126,7 @@ def test_twenty_prompts_keep_memory_flat_and_repeat_exactly(workflow_files, comf
         entry = comfy_server.run(_repeat_prompt(*combo), timeout=300)
         assert SAMPLER not in cached_nodes(entry), "the sampler did not run"
         frames.setdefault(combo, []).append(output_frames(comfy_server, entry))
-        rss.append(_rss_kib(comfy_server.proc.pid))
+        rss.append(rss_kib(comfy_server.proc.pid))
     first, last = statistics.mean(rss[:5]), statistics.mean(rss[-5:])
     _measured(repeat={"rss_kib": rss, "first5_mean_kib": first, "last5_mean_kib": last,
                       "change_percent": round(100 * (last - first) / first, 2)})

@@ -1,6 +1,8 @@
 """The fusion sampler on the tiny SD1.5 model: equal to KSampler where it must be, windows where it must window."""
 from __future__ import annotations
 
+import inspect
+
 import comfy.model_management
 import comfy.samplers
 import pytest
@@ -150,8 +152,10 @@ def test_interrupt_leaves_model_unpatched_and_next_run_equals_fresh(fusion_conds
                        ksampler(fresh, fusion_conds, latent, beta=MODEL_DEFAULT_BETA))
 
 
-def test_progress_bar_counts_steps(fusion_conds):
+def test_progress_bar_counts_steps(fusion_conds, monkeypatch):
     import comfy.utils
+    # ComfyUI 0.4+ throttles the intermediate updates it forwards to the UI (0.1 s apart); count every one.
+    monkeypatch.setattr(comfy.utils, "PROGRESS_THROTTLE_MIN_INTERVAL", 0.0, raising=False)
     updates: list[tuple[int, int]] = []
     previous = comfy.utils.PROGRESS_BAR_HOOK
     comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: updates.append((value, total)))
@@ -191,3 +195,25 @@ def test_bad_sampler_and_overlap_are_clear_errors(fusion_conds):
     with pytest.raises(ValueError, match="context_overlap is 16 with context_frames 16"):
         fusion_sample(tiny_sd15_patcher(0), *fusion_conds, empty_latent(4),
                       settings=FusionSettings(context_overlap=16), progress=False)
+
+
+def test_model_from_core_context_windows_samples_with_the_fusion_windows(fusion_conds, record_model_calls):
+    """A model that went through core's Context Windows node: the fusion sampler replaces core's handler and
+    the wrappers core added beside it (they read attributes only core's handler has)."""
+    from comfy_extras.nodes_context_windows import ContextWindowsManualNode
+
+    model = tiny_sd15_patcher(0)
+    inputs = {i.id: i.default for i in ContextWindowsManualNode.define_schema().inputs if i.id != "model"}
+    inputs.update(context_length=8, context_overlap=2, freenoise=True)  # freenoise: 0.4+ adds a second wrapper
+    inputs = {k: v for k, v in inputs.items() if k in inspect.signature(ContextWindowsManualNode.execute).parameters}
+    core = ContextWindowsManualNode.execute(model=model, **inputs).result[0]
+    assert core.model_options.get("context_handler") is not None
+    recorded, calls = record_model_calls(core)
+    latent = empty_latent(20)
+    settings = FusionSettings(8, 2)
+    out = fused(recorded, fusion_conds, latent, settings)
+    assert set(calls.batches) == {16}  # windows of 8 frames x cond/uncond, not core's
+    windows = [tuple(w) for w in context_windows(20, settings, 0)]
+    assert [layout.frame_indices for layout in calls.layouts[:len(windows)]] == windows
+    assert torch.equal(out, fused(tiny_sd15_patcher(0), fusion_conds, latent, settings))
+    assert core.model_options.get("context_handler") is not None and core.wrappers, "the given model was changed"

@@ -95,6 +95,7 @@ def test_ui_workflow_in_real_browser(workflow_files, comfy_server, name):
     with frontend(comfy_server.url) as page:
         page.load_ui_workflow(ui)
         assert page.missing_node_types() == []
+        assert page.widget_warnings() == [], page.widget_warnings()
         texts = [t for t in page.dialog_texts() if "missing" in t.lower() or "error" in t.lower()]
         assert texts == [], texts
         page.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))

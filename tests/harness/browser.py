@@ -28,7 +28,10 @@ class FrontendPage:
     def __init__(self, page: Any):
         self.page = page
         self.errors: list[str] = []
+        self.console: list[tuple[str, str]] = []  # (type, text) of the page's console warnings and errors
         page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("console", lambda m: self.console.append((m.type, m.text)) if m.type in ("warning", "error")
+                else None)
 
     def open(self, url: str) -> None:
         # A first start shows the templates dialog; a user who has used ComfyUI before has this setting.
@@ -66,6 +69,11 @@ class FrontendPage:
 
     def load_api_workflow(self, workflow: dict[str, Any]) -> None:
         self.page.evaluate("async (wf) => { await window.app.loadApiJson(wf, 'workflow.json'); }", workflow)
+
+    def widget_warnings(self) -> list[str]:
+        """Console warnings/errors about widgets or node inputs (what a frontend logs for values it cannot use)."""
+        return [f"{kind}: {text}" for kind, text in self.console
+                if any(w in text.lower() for w in ("widget", "input", "missing", "invalid"))]
 
     def missing_node_types(self) -> list[str]:
         return self.page.evaluate(

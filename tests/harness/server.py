@@ -21,6 +21,14 @@ class PromptRejected(Exception):
         self.body = body
 
 
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process (``VmRSS``), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
