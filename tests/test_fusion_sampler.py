@@ -204,7 +204,8 @@ def test_model_from_core_context_windows_samples_with_the_fusion_windows(fusion_
 
     model = tiny_sd15_patcher(0)
     inputs = {i.id: i.default for i in ContextWindowsManualNode.define_schema().inputs if i.id != "model"}
-    inputs.update(context_length=8, context_overlap=2, freenoise=True)  # freenoise: 0.4+ adds a second wrapper
+    inputs.update(context_length=8, context_overlap=2, context_schedule="standard_static", freenoise=True)
+    # (freenoise: 0.4+ adds a second wrapper)
     inputs = {k: v for k, v in inputs.items() if k in inspect.signature(ContextWindowsManualNode.execute).parameters}
     core = ContextWindowsManualNode.execute(model=model, **inputs).result[0]
     assert core.model_options.get("context_handler") is not None
