@@ -22,12 +22,12 @@ import comfy.supported_models
 import comfy.taesd.taesd
 import torch
 
-from magic_core.appearance_loading import AppearanceEncoder, _build
-from magic_core.densepose_control import FrameControlNet
-from magic_core.densepose_loader import HINT_EMBEDDING_CHANNELS, controlnet_unet_config
-from magic_core.temporal_loading import TemporalWeights, check_temporal_state_dict
-from magic_core.temporal_module import MotionModuleSet, sinusoidal_encoding
-from magic_core.temporal_patch import block_width, unet_slot_positions
+from magic_core.appearance.loading import AppearanceEncoder, _build
+from magic_core.densepose.control import FrameControlNet
+from magic_core.densepose.loader import HINT_EMBEDDING_CHANNELS, controlnet_unet_config
+from magic_core.temporal.loading import TemporalWeights, check_temporal_state_dict
+from magic_core.temporal.module import MotionModuleSet, sinusoidal_encoding
+from magic_core.temporal.patch import block_width, unet_slot_positions
 
 from .sizes import BenchSize
 

@@ -14,10 +14,10 @@ import comfy.model_patcher
 import comfy.patcher_extension
 import torch
 
-from magic_core.appearance_blocks import fused_blocks, pair_blocks, transformer_blocks
-from magic_core.appearance_loading import AppearanceEncoder
-from magic_core.appearance_reference import ReferenceAttentionPatch, ReferenceBank, run_encoder
-from magic_core.appearance_source import ReferenceLatentSource
+from magic_core.appearance.blocks import fused_blocks, pair_blocks, transformer_blocks
+from magic_core.appearance.loading import AppearanceEncoder
+from magic_core.appearance.reference import ReferenceAttentionPatch, ReferenceBank, run_encoder
+from magic_core.appearance.source import ReferenceLatentSource
 from magic_core.frame_contract import frame_layout
 
 NAIVE_KEY = "bench_naive_appearance"

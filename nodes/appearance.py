@@ -4,9 +4,7 @@ from __future__ import annotations
 import folder_paths
 from comfy_api.latest import io
 
-from ..magic_core.appearance_blocks import FUSION_BLOCKS
-from ..magic_core.appearance_loading import load_appearance_encoder
-from ..magic_core.appearance_patch import apply_appearance_encoder
+from ..magic_core.appearance import FUSION_BLOCKS, apply_appearance_encoder, load_appearance_encoder
 from ..magic_core.model_paths import MODEL_FOLDER, model_file_path
 
 AppearanceEncoderType = io.Custom("MAGICANIMATE_APPEARANCE")

@@ -4,8 +4,7 @@ from __future__ import annotations
 import folder_paths
 from comfy_api.latest import io
 
-from ..magic_core.densepose_control import apply_densepose
-from ..magic_core.densepose_loader import load_densepose_controlnet
+from ..magic_core.densepose import apply_densepose, load_densepose_controlnet
 from ..magic_core.model_paths import MODEL_FOLDER
 
 CONTROLNET_FOLDER = "controlnet"

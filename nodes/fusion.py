@@ -5,9 +5,14 @@ import comfy.samplers
 from comfy_api.latest import io
 
 from ..magic_core.error_frames import release_frames_on_error
-from ..magic_core.fusion_sigmas import BETA_SCHEDULES, MAGICANIMATE_BETA
-from ..magic_core.fusion_windows import FUSE_METHODS, SCHEDULES, FusionSettings
-from ..magic_core.sampling import fusion_sample
+from ..magic_core.fusion import (
+    BETA_SCHEDULES,
+    FUSE_METHODS,
+    MAGICANIMATE_BETA,
+    SCHEDULES,
+    FusionSettings,
+    fusion_sample,
+)
 
 MAX_FRAMES = 4096
 

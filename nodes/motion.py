@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..magic_core.motion_input import FIT_MODES, MOTIONS, prepare_motion, render_synthetic_motion
+from ..magic_core.motion import FIT_MODES, MOTIONS, prepare_motion, render_synthetic_motion
 
 MAX_SIZE = 8192
 

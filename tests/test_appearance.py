@@ -16,16 +16,16 @@ import torch
 from harness.tiny_appearance import ENCODER_FILE, DiffusersReference, official_base_patcher
 from harness.tiny_models import tiny_taesd_vae
 
-from magic_core.appearance_blocks import fused_blocks, transformer_blocks
-from magic_core.appearance_loading import AppearanceEncoderError, load_appearance_encoder
-from magic_core.appearance_patch import apply_appearance_encoder
-from magic_core.appearance_reference import (
+from magic_core.appearance.blocks import fused_blocks, transformer_blocks
+from magic_core.appearance.loading import AppearanceEncoderError, load_appearance_encoder
+from magic_core.appearance.patch import apply_appearance_encoder
+from magic_core.appearance.reference import (
     ReferenceAttentionPatch,
     ReferenceAttentionReplace,
     ReferenceBank,
     run_encoder,
 )
-from magic_core.appearance_source import ReferenceImageError
+from magic_core.appearance.source import ReferenceImageError
 from magic_core.frame_contract import frame_layout, set_window
 
 LATENT = 8  # tiny latents of 8x8 <-> 64x64 images
@@ -286,7 +286,7 @@ def test_clone_keeps_the_live_attention_modules(base, appearance_encoder):
 
 def test_reference_resized_by_centre_crop(base, appearance_encoder):
     """A 32x96 reference (aspect 3:1) is centre-cropped to 32x32 and resized to 64x64 for 8x8 latents."""
-    from magic_core.appearance_source import ReferenceLatentSource
+    from magic_core.appearance.source import ReferenceLatentSource
 
     vae = tiny_taesd_vae()
     wide = torch.rand((1, 32, 96, 3), generator=torch.Generator().manual_seed(3))

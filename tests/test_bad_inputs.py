@@ -258,8 +258,8 @@ def test_empty_image_batch_in_process():
     start_frame past the end), so the empty batch is checked at the pack's entry points directly."""
     import torch
 
-    from magic_core.densepose_control import apply_densepose
-    from magic_core.motion_input import prepare_motion
+    from magic_core.densepose.control import apply_densepose
+    from magic_core.motion.prepare import prepare_motion
 
     empty = torch.zeros(0, 64, 64, 3)
     with pytest.raises(ValueError, match=re.escape("frames: the IMAGE batch is empty (0 frames)")):

@@ -60,7 +60,7 @@ def _calls(server, log_name: str) -> list[float]:
 
 
 def _windows_per_run() -> int:
-    from magic_core.fusion_windows import FusionSettings, context_windows
+    from magic_core.fusion.windows import FusionSettings, context_windows
 
     return CANCEL_STEPS * len(context_windows(CANCEL_FRAMES, FusionSettings(CONTEXT, OVERLAP, 1, True)))
 

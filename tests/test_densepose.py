@@ -7,8 +7,8 @@ import pytest
 import torch
 from harness.tiny_models import tiny_sd15_patcher
 
-from magic_core.densepose_control import FrameControlNet, apply_densepose
-from magic_core.densepose_loader import load_densepose_controlnet
+from magic_core.densepose.control import FrameControlNet, apply_densepose
+from magic_core.densepose.loader import load_densepose_controlnet
 from magic_core.frame_contract import set_window
 
 LATENT = 8          # latent side (64 px hints)

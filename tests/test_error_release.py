@@ -18,9 +18,9 @@ import torch
 from harness.fixtures_fusion import empty_latent
 from harness.tiny_models import tiny_sd15_patcher
 
-from magic_core.fusion_windows import FusionSettings
-from magic_core.sampling import fusion_sample
-from magic_core.temporal_patch import apply_temporal_attention
+from magic_core.fusion.sampler import fusion_sample
+from magic_core.fusion.windows import FusionSettings
+from magic_core.temporal.patch import apply_temporal_attention
 from magic_core.training.models import fresh_temporal_weights
 
 SETTINGS = {"seed": 1, "steps": 1, "cfg": 2.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0,

@@ -9,8 +9,8 @@ from harness.fixtures_fusion import empty_latent
 from harness.server import ExecutionFailed
 from harness.tiny_models import tiny_sd15_patcher
 
-from magic_core.fusion_windows import FusionSettings
-from magic_core.sampling import fusion_sample
+from magic_core.fusion.sampler import fusion_sample
+from magic_core.fusion.windows import FusionSettings
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 

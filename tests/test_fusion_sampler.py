@@ -10,10 +10,10 @@ import torch
 from harness.fixtures_fusion import empty_latent
 from harness.tiny_models import tiny_sd15_patcher
 
-from magic_core.fusion_context import WRAPPER_KEY, FusionContextHandler
-from magic_core.fusion_sigmas import MAGICANIMATE_BETA, MODEL_DEFAULT_BETA, apply_beta_schedule
-from magic_core.fusion_windows import FusionSettings, context_windows
-from magic_core.sampling import fusion_sample
+from magic_core.fusion.beta_schedule import MAGICANIMATE_BETA, MODEL_DEFAULT_BETA, apply_beta_schedule
+from magic_core.fusion.context import WRAPPER_KEY, FusionContextHandler
+from magic_core.fusion.sampler import fusion_sample
+from magic_core.fusion.windows import FusionSettings, context_windows
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
@@ -168,7 +168,7 @@ def test_progress_bar_counts_steps(fusion_conds, monkeypatch):
 
 
 def test_fusion_clone_carries_handler_and_window_sized_estimate():
-    from magic_core.sampling import fusion_model
+    from magic_core.fusion.sampler import fusion_model
     model = tiny_sd15_patcher(0)
     patched = fusion_model(model, FusionSettings(12, 3))
     handler = patched.model_options["context_handler"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from magic_core.fusion_weights import window_weights
-from magic_core.fusion_windows import FUSE_METHODS, FusionSettings, context_windows, static_windows
+from magic_core.fusion.weights import window_weights
+from magic_core.fusion.windows import FUSE_METHODS, FusionSettings, context_windows, static_windows
 
 
 def r(start: int, stop: int, step: int = 1) -> list[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from magic_core.motion_input import (
+from magic_core.motion import (
     DENSEPOSE_BACKGROUND,
     PART_COLORS,
     fit_frames,

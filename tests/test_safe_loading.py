@@ -31,9 +31,9 @@ def test_payload_is_live(tmp_path: Path):
 
 def _malicious_layouts(tmp_path: Path, marker: Path) -> dict[str, tuple[Callable, Path]]:
     """Loader case -> (loader function, a malicious file laid out as that loader expects)."""
-    from magic_core.appearance_loading import load_appearance_encoder
-    from magic_core.densepose_loader import load_densepose_controlnet
-    from magic_core.temporal_loading import load_temporal_file
+    from magic_core.appearance.loading import load_appearance_encoder
+    from magic_core.densepose.loader import load_densepose_controlnet
+    from magic_core.temporal.loading import load_temporal_file
 
     mm_key = "down_blocks.0.motion_modules.0.temporal_transformer.norm.weight"
     temporal = write_malicious_ckpt(tmp_path / "temporal" / "temporal_attention.ckpt", marker, {mm_key: torch.ones(32)})

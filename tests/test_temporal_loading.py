@@ -7,7 +7,7 @@ from conftest import OFFICIAL_TINY, requires_shared
 from harness.tiny_temporal import TINY_WIDTHS
 
 from magic_core.checkpoints import CheckpointError
-from magic_core.temporal_loading import load_temporal_file
+from magic_core.temporal.loading import load_temporal_file
 
 OFFICIAL_DIR = OFFICIAL_TINY / "MagicAnimate" / "temporal_attention"
 
@@ -41,7 +41,7 @@ def test_animatediff_variants_detected(temporal_files):
 
 def test_unet_prefix_and_missing_pe_buffers(tmp_path, temporal_files):
     """``unet.``-prefixed keys load; files saved without the pe buffers get the original sinusoid."""
-    from magic_core.temporal_module import sinusoidal_encoding
+    from magic_core.temporal.module import sinusoidal_encoding
 
     sd = load_temporal_file(str(temporal_files["v1"])).state_dict
     stripped = {f"unet.{k}": v for k, v in sd.items() if not k.endswith("pos_encoder.pe")}

@@ -14,8 +14,8 @@ from harness.tiny_models import TINY_UNET_CONFIG, tiny_sd15_patcher
 from harness.tiny_temporal import TINY_WIDTHS, motion_adapter, original_to_diffusers, unet_forward
 
 from magic_core.frame_contract import set_window
-from magic_core.temporal_loading import load_temporal_file
-from magic_core.temporal_patch import CHILD_NAME, apply_temporal_attention
+from magic_core.temporal.loading import load_temporal_file
+from magic_core.temporal.patch import CHILD_NAME, apply_temporal_attention
 
 FRAMES, CHUNKS, LATENT = 4, 2, 8
 OFFICIAL_FILE = OFFICIAL_TINY / "MagicAnimate" / "temporal_attention" / "temporal_attention.ckpt"

@@ -128,14 +128,14 @@ def test_bad_data_skipped_or_stops_a_run(synthetic_dataset, tmp_path):
 
 def test_command_line_checks_data_in_a_fresh_process(synthetic_dataset, tmp_path):
     root, short_video, broken_image = damaged_copy(synthetic_dataset, tmp_path)
-    run = subprocess.run([sys.executable, "-m", "magic_core.train", "check-data", str(root)], capture_output=True,
+    run = subprocess.run([sys.executable, "-m", "magic_core.training", "check-data", str(root)], capture_output=True,
                          text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
     assert run.returncode == 1, run.stderr[-2000:]
     assert str(short_video) in run.stdout and str(broken_image) in run.stdout and "2 bad item(s)" in run.stdout
 
 
 def test_command_line_trains_both_stages(synthetic_dataset, tiny_checkpoint, tmp_path, capsys):
-    from magic_core.train import main
+    from magic_core.training import main
 
     assert main(["check-data", str(synthetic_dataset)]) == 0
     config = tmp_path / "tiny.yaml"
@@ -200,7 +200,7 @@ def _equal_states(a: dict, b: dict) -> bool:
 
 def test_exports_load_through_the_loader_nodes_and_change_the_sampler(comfy_host, synthetic_dataset, tmp_path,
                                                                       magicanimate_models, fusion_conds):
-    from magic_core.motion_input import render_synthetic_motion
+    from magic_core.motion import render_synthetic_motion
 
     nodes = comfy_host.NODE_CLASS_MAPPINGS
     one, two = _train_both_stages(synthetic_dataset, tmp_path)

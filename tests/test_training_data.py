@@ -8,7 +8,7 @@ import pytest
 import torch
 from harness.fixtures_training import TRAIN_SIZE, damaged_copy, tiny_config
 
-from magic_core.motion_input import DENSEPOSE_BACKGROUND
+from magic_core.motion import DENSEPOSE_BACKGROUND
 from magic_core.training.check import check_dataset
 from magic_core.training.config import ConfigError, TrainConfig, load_config
 from magic_core.training.dataset import SampleSource, scan_dataset

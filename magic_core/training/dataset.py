@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..motion_input import fit_frames
+from ..motion.prepare import fit_frames
 from .config import TrainConfig
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, BadSampleError, count_frames, read_frames, read_image
 
@@ -64,7 +64,7 @@ def scan_dataset(root: str | Path) -> tuple[list[Entry], list[BadSampleError]]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"training data folder '{root}' does not exist; make one with "
-                                f"`python -m magic_core.train make-synthetic {root}` "
+                                f"`python -m magic_core.training make-synthetic {root}` "
                                 "(see magic_core/training/README.md)")
     entries: list[Entry] = []
     bad: list[BadSampleError] = []

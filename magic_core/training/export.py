@@ -17,7 +17,7 @@ import comfy.utils
 import safetensors.torch
 import torch
 
-from ..densepose_loader import HINT_EMBEDDING_CHANNELS, controlnet_key_map, controlnet_unet_config
+from ..densepose.loader import HINT_EMBEDDING_CHANNELS, controlnet_key_map, controlnet_unet_config
 
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 TEMPORAL_NAME = "temporal_attention.safetensors"

@@ -22,15 +22,15 @@ import comfy.sd
 import torch
 from torch import nn
 
-from ..appearance_blocks import fused_blocks, pair_blocks, transformer_blocks
-from ..appearance_config import read_config_json, unet_config_from_diffusers
-from ..appearance_loading import AppearanceEncoder, load_appearance_encoder
-from ..appearance_reference import ReferenceAttentionPatch
-from ..densepose_loader import controlnet_unet_config, load_densepose_controlnet
-from ..temporal_loading import TemporalWeights, check_temporal_state_dict, load_temporal_file
-from ..temporal_module import MotionModuleSet, sinusoidal_encoding
-from ..temporal_patch import KEY as TEMPORAL_KEY
-from ..temporal_patch import apply_temporal_attention, block_width, unet_slot_positions
+from ..appearance.blocks import fused_blocks, pair_blocks, transformer_blocks
+from ..appearance.loading import AppearanceEncoder, load_appearance_encoder
+from ..appearance.reference import ReferenceAttentionPatch
+from ..densepose.loader import controlnet_unet_config, load_densepose_controlnet
+from ..diffusers_config import read_config_json, unet_config_from_diffusers
+from ..temporal.loading import TemporalWeights, check_temporal_state_dict, load_temporal_file
+from ..temporal.module import MotionModuleSet, sinusoidal_encoding
+from ..temporal.patch import KEY as TEMPORAL_KEY
+from ..temporal.patch import apply_temporal_attention, block_width, unet_slot_positions
 from .config import TrainConfig
 from .export import diffusers_controlnet_config, save_appearance_encoder
 

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from ..appearance_reference import ReferenceBank
+from ..appearance.reference import ReferenceBank
 from ..frame_contract import COND, UNCOND
-from ..temporal_patch import TemporalSlot, temporal_slot_forward
+from ..temporal.patch import TemporalSlot, temporal_slot_forward
 from .models import BANK_KEY, TrainingModels
 
 

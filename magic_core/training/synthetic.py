@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..motion_input import MOTIONS, colorize_parts, render_part_indices
+from ..motion import MOTIONS, colorize_parts, render_part_indices
 
 SKIN_PARTS = (3, 4, 23, 24)
 

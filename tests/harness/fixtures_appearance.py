@@ -25,7 +25,7 @@ def official_tiny() -> Path:
 @pytest.fixture(scope="session")
 def appearance_encoder(official_tiny):
     """The official tiny appearance encoder loaded by the pack (shared: loading does not change it)."""
-    from magic_core.appearance_loading import load_appearance_encoder
+    from magic_core.appearance.loading import load_appearance_encoder
 
     return load_appearance_encoder(str(official_tiny / ENCODER_DIR / "diffusion_pytorch_model.safetensors"))
 

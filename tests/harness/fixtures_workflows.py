@@ -49,7 +49,7 @@ def install_magicanimate_models(base: Path, model_cache: Path, tiny_checkpoint: 
 
 def install_inputs(base: Path, size: int = 64) -> None:
     """A reference image and DensePose videos (synthetic motion) in the server's ``input/``."""
-    from magic_core.motion_input import render_synthetic_motion
+    from magic_core.motion import render_synthetic_motion
 
     inputs = base / "input"
     # Each file on its own: other fixtures may already have put a file of the same name there.

@@ -14,7 +14,7 @@ import comfy.ops
 import comfy.utils
 import torch
 
-from magic_core.densepose_loader import controlnet_key_map, controlnet_unet_config
+from magic_core.densepose.loader import controlnet_key_map, controlnet_unet_config
 
 from .tiny_models import seeded_init_
 

@@ -56,7 +56,7 @@ def write_tiny_magicanimate_folder(folder: Path) -> Path:
 
 def synthetic_reference_image(width: int, height: int, seed: int = 0) -> torch.Tensor:
     """A "person" photo stand-in ``[H, W, 3]``: the synthetic figure in clothing colours on a plain wall."""
-    from magic_core.motion_input import render_part_indices
+    from magic_core.motion import render_part_indices
 
     gen = torch.Generator().manual_seed(seed)
     parts = render_part_indices(width, height, 1, "walk", seed)[0]

@@ -1,8 +1,8 @@
-"""Command line for MagicAnimate training: ``python -m magic_core.train <command>``.
+"""Command line for MagicAnimate training: ``python -m magic_core.training <command>``.
 
 Commands: ``make-synthetic DIR`` (a synthetic data set), ``check-data DIR`` (report bad items),
 ``stage1`` / ``stage2`` (train, settings from ``--config`` YAML plus ``--set key=value`` overrides).
-ComfyUI is found through ``COMFYUI_PATH`` (``python3 scripts/host.py run -- python -m magic_core.train ...``
+ComfyUI is found through ``COMFYUI_PATH`` (``python3 scripts/host.py run -- python -m magic_core.training ...``
 sets it) and put on ``sys.path`` before anything of ComfyUI is imported.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent / "training" / "default_config.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "default_config.yaml"
 
 
 def _bootstrap_comfyui() -> None:
@@ -21,7 +21,7 @@ def _bootstrap_comfyui() -> None:
     comfy_path = os.environ.get("COMFYUI_PATH")
     if not comfy_path:
         raise SystemExit("COMFYUI_PATH is not set: run through `python3 scripts/host.py run -- python -m "
-                         "magic_core.train ...`, or set COMFYUI_PATH to your ComfyUI folder.")
+                         "magic_core.training ...`, or set COMFYUI_PATH to your ComfyUI folder.")
     if comfy_path not in sys.path:
         sys.path.insert(0, str(Path(comfy_path).resolve()))
     import comfy.options
@@ -46,7 +46,7 @@ def _parse_overrides(items: list[str]) -> dict[str, str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m magic_core.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m magic_core.training", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     synth = sub.add_parser("make-synthetic", help="write a synthetic data set (coloured figures + DensePose)")
     synth.add_argument("folder")
@@ -72,22 +72,22 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     _bootstrap_comfyui()
     if args.command == "make-synthetic":
-        from .training.synthetic import make_synthetic_dataset
+        from .synthetic import make_synthetic_dataset
 
         folder = make_synthetic_dataset(args.folder, args.videos, args.images, args.frames, args.width, args.height,
                                         args.seed, args.video_files)
         print(f"synthetic data set written to {folder}")
         return 0
     if args.command == "check-data":
-        from .training.check import check_dataset
+        from .check import check_dataset
 
         problems = check_dataset(args.folder)
         for problem in problems:
             print(problem)
         print(f"{len(problems)} bad item(s)")
         return 1 if problems else 0
-    from .training.config import load_config
-    from .training.trainer import train
+    from .config import load_config
+    from .trainer import train
 
     overrides = {"stage": args.command[-1], **_parse_overrides(args.set)}
     result = train(load_config(args.config, overrides), resume=not args.no_resume)

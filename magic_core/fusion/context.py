@@ -20,10 +20,10 @@ import comfy.model_patcher
 import comfy.patcher_extension
 import torch
 
-from .comfy_compat import index_list_window
-from .frame_contract import WINDOW_KEY, set_window
-from .fusion_weights import window_weights
-from .fusion_windows import FusionSettings, Window, context_windows
+from ..comfy_compat import index_list_window
+from ..frame_contract import WINDOW_KEY, set_window
+from .weights import window_weights
+from .windows import FusionSettings, Window, context_windows
 
 WRAPPER_KEY = "magicanimate_fusion"
 CORE_WINDOW_KEY = "context_window"

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .checkpoints import CheckpointError, read_state_dict, strip_prefixes
-from .temporal_module import GROUPS, HEADS, sinusoidal_encoding
+from ..checkpoints import CheckpointError, read_state_dict, strip_prefixes
+from ..model_paths import model_file_path
+from .module import GROUPS, HEADS, sinusoidal_encoding
 
 PREFIXES = ("module.", "unet.", "model.diffusion_model.")
 SLOT_RE = re.compile(r"^((?:down_blocks|up_blocks)\.\d+\.motion_modules\.\d+|mid_block\.motion_modules\.\d+)\.(.+)$")
@@ -178,3 +179,8 @@ def _not_motion_message(raw: Mapping[str, torch.Tensor], name: str) -> str:
 def _few(items: list[str], count: int = 3) -> str:
     shown = ", ".join(items[:count])
     return shown + (f" (and {len(items) - count} more)" if len(items) > count else "")
+
+
+def load_temporal_attention(model_name: str) -> TemporalWeights:
+    """The checked temporal attention file ``model_name`` of the ``magicanimate`` model folder."""
+    return load_temporal_file(model_file_path(model_name))

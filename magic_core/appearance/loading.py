@@ -28,9 +28,9 @@ import comfy.utils
 import torch
 from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
-from .appearance_blocks import TransformerBlockInfo, transformer_blocks
-from .appearance_config import read_config_json, unet_config_from_diffusers
-from .checkpoints import CheckpointError, check_not_empty, read_error_reason
+from ..checkpoints import CheckpointError, check_not_empty, read_error_reason
+from ..diffusers_config import read_config_json, unet_config_from_diffusers
+from .blocks import TransformerBlockInfo, transformer_blocks
 
 COMFY_PREFIX = "model.diffusion_model."
 PRUNED_IN_LAST_BLOCK = ("attn1", "attn2", "norm2", "norm3", "ff")

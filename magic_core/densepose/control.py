@@ -26,8 +26,8 @@ import comfy.utils
 import torch
 from comfy.ldm.modules.diffusionmodules.util import timestep_embedding
 
-from .frame_contract import WINDOW_KEY, FrameLayout, frame_layout
-from .motion_input import check_frames
+from ..frame_contract import WINDOW_KEY, FrameLayout, frame_layout
+from ..image_batch import check_frames
 
 log = logging.getLogger(__name__)
 

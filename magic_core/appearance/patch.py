@@ -18,10 +18,10 @@ import comfy.patcher_extension
 import torch
 from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
-from .appearance_blocks import fused_blocks, pair_blocks, transformer_blocks
-from .appearance_loading import AppearanceEncoder
-from .appearance_reference import ReferenceAttentionReplace, ReferenceBank, run_encoder
-from .appearance_source import ReferenceLatentSource
+from .blocks import fused_blocks, pair_blocks, transformer_blocks
+from .loading import AppearanceEncoder
+from .reference import ReferenceAttentionReplace, ReferenceBank, run_encoder
+from .source import ReferenceLatentSource
 
 ADDITIONAL_MODELS_KEY = "magicanimate_appearance"
 

@@ -20,8 +20,8 @@ import comfy.ops
 import comfy.utils
 import torch
 
-from .checkpoints import check_not_empty, read_error_reason
-from .densepose_control import FrameControlNet
+from ..checkpoints import check_not_empty, read_error_reason
+from .control import FrameControlNet
 
 log = logging.getLogger(__name__)
 HINT_EMBEDDING_CHANNELS = [16, 32, 96, 256]  # the only layout ComfyUI's cldm.ControlNet builds

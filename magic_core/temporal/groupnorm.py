@@ -15,7 +15,7 @@ import torch
 from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock
 from torch import nn
 
-from .frame_contract import frame_layout
+from ..frame_contract import frame_layout
 
 _NORMS: weakref.WeakKeyDictionary[nn.Module, list[nn.Module]] = weakref.WeakKeyDictionary()
 

@@ -15,10 +15,10 @@ import comfy.samplers
 import comfy.utils
 import torch
 
-from .comfy_compat import LATENT_RATIO_KEYS, fix_empty_latent_channels
-from .fusion_context import apply_fusion
-from .fusion_sigmas import MAGICANIMATE_BETA, apply_beta_schedule
-from .fusion_windows import FusionSettings
+from ..comfy_compat import LATENT_RATIO_KEYS, fix_empty_latent_channels
+from .beta_schedule import MAGICANIMATE_BETA, apply_beta_schedule
+from .context import apply_fusion
+from .windows import FusionSettings
 
 
 def fusion_model(model: comfy.model_patcher.ModelPatcher, settings: FusionSettings,

@@ -27,9 +27,9 @@ import comfy.ldm.modules.attention
 import comfy.model_management
 import torch
 
-from .appearance_blocks import BlockKey
-from .appearance_loading import AppearanceEncoder
-from .frame_contract import frame_layout
+from ..frame_contract import frame_layout
+from .blocks import BlockKey
+from .loading import AppearanceEncoder
 
 
 @dataclass

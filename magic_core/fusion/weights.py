@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .fusion_windows import FUSE_METHODS
+from .windows import FUSE_METHODS
 
 
 def _pyramid(length: int) -> list[float]:

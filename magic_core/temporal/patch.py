@@ -20,10 +20,10 @@ from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock, Upsample
 from comfy.model_patcher import ModelPatcher
 from torch import nn
 
-from .frame_contract import frame_layout
-from .temporal_groupnorm import cross_frame_norm_wrapper
-from .temporal_loading import TemporalWeights
-from .temporal_module import MotionModule, MotionModuleSet
+from ..frame_contract import frame_layout
+from .groupnorm import cross_frame_norm_wrapper
+from .loading import TemporalWeights
+from .module import MotionModule, MotionModuleSet
 
 KEY = "magicanimate_temporal"
 CHILD_NAME = "magicanimate_temporal"

@@ -1,0 +1,9 @@
+"""The DensePose ControlNet: per-frame control residuals from DensePose frames, frame i driving video frame i
+also inside the fusion sampler's windows.
+
+``loader`` (reading the ControlNet file), ``control`` (the window-aware control and applying it to conds).
+"""
+from .control import FrameControlNet, apply_densepose
+from .loader import load_densepose_controlnet
+
+__all__ = ["FrameControlNet", "apply_densepose", "load_densepose_controlnet"]

@@ -1,0 +1,11 @@
+"""The fusion sampler: a video of any length denoised in overlapping windows of frames, fused every step.
+
+``windows`` (the window schedules), ``weights`` (how overlaps are averaged), ``context`` (ComfyUI's context
+handler running the windows), ``beta_schedule`` (the original's noise schedule), ``sampler`` (the entry point).
+"""
+from .beta_schedule import BETA_SCHEDULES, MAGICANIMATE_BETA
+from .sampler import fusion_model, fusion_sample
+from .windows import FUSE_METHODS, SCHEDULES, FusionSettings
+
+__all__ = ["BETA_SCHEDULES", "FUSE_METHODS", "MAGICANIMATE_BETA", "SCHEDULES", "FusionSettings", "fusion_model",
+           "fusion_sample"]
