@@ -21,11 +21,27 @@ def register_model_folder() -> None:
     folder_paths.folder_names_and_paths[MODEL_FOLDER] = (paths, set(extensions) | MODEL_EXTENSIONS)
 
 
-def model_file_path(name: str) -> str:
-    """Full path of a file listed in the ``magicanimate`` folder, with a clear error if it is gone."""
-    path = folder_paths.get_full_path(MODEL_FOLDER, name)
-    if path is None:
-        searched = ", ".join(folder_paths.get_folder_paths(MODEL_FOLDER))
-        raise FileNotFoundError(f"MagicAnimate model file '{name}' was not found in the magicanimate model "
-                                f"folder ({searched}); put it there or pick another file.")
-    return path
+CONTROLNET_FOLDER = "controlnet"  # core's folder: DensePose ControlNets are also looked for there
+
+
+def model_file_path(name: str, folders: tuple[str, ...] = (MODEL_FOLDER,)) -> str:
+    """Full path of a file listed in one of ``folders`` (first match), with a clear error if it is gone."""
+    for folder in folders:
+        path = folder_paths.get_full_path(folder, name)
+        if path is not None:
+            return path
+    searched = ", ".join(p for folder in folders for p in folder_paths.get_folder_paths(folder))
+    raise FileNotFoundError(f"The model file '{name}' was not found in the {' or '.join(folders)} model folder "
+                            f"({searched}); put it there or pick another file.")
+
+
+def model_file_names(folders: tuple[str, ...] = (MODEL_FOLDER,), path_contains: str = "") -> list[str]:
+    """The files of ``folders`` as the loaders list them (first folder first, no duplicates); with
+    ``path_contains``, only files of the first folder whose path holds that text (case-insensitive)."""
+    names: list[str] = []
+    for i, folder in enumerate(folders):
+        for name in folder_paths.get_filename_list(folder):
+            if name in names or (i == 0 and path_contains and path_contains not in name.lower()):
+                continue
+            names.append(name)
+    return names

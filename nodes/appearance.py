@@ -1,11 +1,14 @@
 """Appearance encoder nodes: load MagicAnimate's appearance encoder, apply it (reference attention) to a MODEL."""
 from __future__ import annotations
 
-import folder_paths
+import torch
+from comfy.model_patcher import ModelPatcher
+from comfy.sd import VAE
 from comfy_api.latest import io
 
-from ..magic_core.appearance import FUSION_BLOCKS, apply_appearance_encoder, load_appearance_encoder
-from ..magic_core.model_paths import MODEL_FOLDER, model_file_path
+from ..magic_core.appearance import FUSION_BLOCKS, AppearanceEncoder, apply_appearance_encoder, load_appearance_encoder
+from ..magic_core.input_ranges import APPEARANCE_STRENGTH_MAX, percent_range_problem
+from ..magic_core.model_paths import model_file_names, model_file_path
 
 AppearanceEncoderType = io.Custom("MAGICANIMATE_APPEARANCE")
 
@@ -19,7 +22,7 @@ class MagicAnimateAppearanceEncoderLoader(io.ComfyNode):
             category="MagicAnimate",
             description="Loads MagicAnimate's appearance encoder (the reference-image UNet) from models/magicanimate.",
             inputs=[
-                io.Combo.Input("encoder_name", options=folder_paths.get_filename_list(MODEL_FOLDER),
+                io.Combo.Input("encoder_name", options=model_file_names(),
                                tooltip="MagicAnimate/appearance_encoder/diffusion_pytorch_model.safetensors (its "
                                        "config.json must be beside it), or a single-file ComfyUI-format UNet."),
             ],
@@ -27,7 +30,7 @@ class MagicAnimateAppearanceEncoderLoader(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, encoder_name) -> io.NodeOutput:
+    def execute(cls, encoder_name: str) -> io.NodeOutput:
         return io.NodeOutput(load_appearance_encoder(model_file_path(encoder_name)))
 
 
@@ -48,7 +51,7 @@ class MagicAnimateApplyAppearanceEncoder(io.ComfyNode):
                 io.Image.Input("reference_image",
                                tooltip="The person to animate. Centre-cropped to the video's aspect ratio and "
                                        "resized to its size; only the first image of a batch is used."),
-                io.Float.Input("strength", default=1.0, min=0.0, max=2.0, step=0.05,
+                io.Float.Input("strength", default=1.0, min=0.0, max=APPEARANCE_STRENGTH_MAX, step=0.05,
                                tooltip="1.0 = the original MagicAnimate, 0 = off; in between, the reference tokens "
                                        "are blended towards each frame's own tokens."),
                 io.Combo.Input("fusion_blocks", options=list(FUSION_BLOCKS), default="midup",
@@ -63,10 +66,16 @@ class MagicAnimateApplyAppearanceEncoder(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, appearance_encoder, vae, reference_image, strength, fusion_blocks, start_percent,
-                end_percent) -> io.NodeOutput:
-        return io.NodeOutput(apply_appearance_encoder(model, appearance_encoder, vae, reference_image, strength,
-                                                      fusion_blocks, start_percent, end_percent))
+    def validate_inputs(cls, start_percent: float | None = None, end_percent: float | None = None) -> bool | str:
+        return percent_range_problem(start_percent, end_percent) or True
+
+    @classmethod
+    def execute(cls, model: ModelPatcher, appearance_encoder: AppearanceEncoder, vae: VAE,
+                reference_image: torch.Tensor, strength: float, fusion_blocks: str, start_percent: float,
+                end_percent: float) -> io.NodeOutput:
+        return io.NodeOutput(apply_appearance_encoder(
+            model=model, encoder=appearance_encoder, vae=vae, reference_image=reference_image, strength=strength,
+            fusion_blocks=fusion_blocks, start_percent=start_percent, end_percent=end_percent))
 
 
 NODES = [MagicAnimateAppearanceEncoderLoader, MagicAnimateApplyAppearanceEncoder]

@@ -1,29 +1,15 @@
 """DensePose ControlNet nodes: a loader for the official diffusers layout, and the frame-following apply node."""
 from __future__ import annotations
 
-import folder_paths
+import torch
+from comfy.controlnet import ControlBase
 from comfy_api.latest import io
 
 from ..magic_core.densepose import apply_densepose, load_densepose_controlnet
-from ..magic_core.model_paths import MODEL_FOLDER
+from ..magic_core.input_ranges import percent_range_problem
+from ..magic_core.model_paths import CONTROLNET_FOLDER, MODEL_FOLDER, model_file_names, model_file_path
 
-CONTROLNET_FOLDER = "controlnet"
-
-
-def _controlnet_files() -> list[str]:
-    """ControlNet files in ``models/magicanimate`` (those with 'controlnet' in the path) and ``models/controlnet``."""
-    ours = [n for n in folder_paths.get_filename_list(MODEL_FOLDER) if "controlnet" in n.lower()]
-    core = [n for n in folder_paths.get_filename_list(CONTROLNET_FOLDER) if n not in ours]
-    return ours + core
-
-
-def _full_path(name: str) -> str:
-    for folder in (MODEL_FOLDER, CONTROLNET_FOLDER):
-        path = folder_paths.get_full_path(folder, name)
-        if path is not None:
-            return path
-    raise FileNotFoundError(f"controlnet_name: '{name}' was not found in models/magicanimate or models/controlnet; "
-                            f"put MagicAnimate/densepose_controlnet/ (with its config.json) in models/magicanimate.")
+CONTROLNET_FOLDERS = (MODEL_FOLDER, CONTROLNET_FOLDER)
 
 
 class MagicAnimateDensePoseControlNetLoader(io.ComfyNode):
@@ -35,7 +21,8 @@ class MagicAnimateDensePoseControlNetLoader(io.ComfyNode):
             category="MagicAnimate",
             description="Loads MagicAnimate's densepose_controlnet (diffusers file + config.json) at any size.",
             inputs=[
-                io.Combo.Input("controlnet_name", options=_controlnet_files(),
+                io.Combo.Input("controlnet_name",
+                               options=model_file_names(CONTROLNET_FOLDERS, path_contains="controlnet"),
                                tooltip="MagicAnimate/densepose_controlnet/diffusion_pytorch_model.safetensors "
                                        "(keep config.json beside it), from models/magicanimate or models/controlnet."),
             ],
@@ -46,7 +33,7 @@ class MagicAnimateDensePoseControlNetLoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, controlnet_name: str) -> io.NodeOutput:
-        return io.NodeOutput(load_densepose_controlnet(_full_path(controlnet_name)))
+        return io.NodeOutput(load_densepose_controlnet(model_file_path(controlnet_name, CONTROLNET_FOLDERS)))
 
 
 class MagicAnimateApplyDensePose(io.ComfyNode):
@@ -80,10 +67,15 @@ class MagicAnimateApplyDensePose(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, positive, negative, control_net, densepose, strength, start_percent,
-                end_percent) -> io.NodeOutput:
-        return io.NodeOutput(*apply_densepose(positive, negative, control_net, densepose, strength, start_percent,
-                                              end_percent))
+    def validate_inputs(cls, start_percent: float | None = None, end_percent: float | None = None) -> bool | str:
+        return percent_range_problem(start_percent, end_percent) or True
+
+    @classmethod
+    def execute(cls, positive: list, negative: list, control_net: ControlBase, densepose: torch.Tensor,
+                strength: float, start_percent: float, end_percent: float) -> io.NodeOutput:
+        return io.NodeOutput(*apply_densepose(positive=positive, negative=negative, control_net=control_net,
+                                              densepose=densepose, strength=strength, start_percent=start_percent,
+                                              end_percent=end_percent))
 
 
 NODES = [MagicAnimateDensePoseControlNetLoader, MagicAnimateApplyDensePose]

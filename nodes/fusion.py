@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import comfy.samplers
+from comfy.model_patcher import ModelPatcher
 from comfy_api.latest import io
 
 from ..magic_core.error_frames import release_frames_on_error
@@ -80,10 +81,13 @@ class MagicAnimateFusionSampler(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, positive, negative, latent_image, seed, steps, cfg, sampler_name, scheduler, denoise,
-                context_frames, context_overlap, context_stride, closed_loop, schedule, fuse_method,
-                beta_schedule) -> io.NodeOutput:
-        settings = FusionSettings(context_frames, context_overlap, context_stride, closed_loop, schedule, fuse_method)
+    def execute(cls, model: ModelPatcher, positive: list, negative: list, latent_image: dict, seed: int, steps: int,
+                cfg: float, sampler_name: str, scheduler: str, denoise: float, context_frames: int,
+                context_overlap: int, context_stride: int, closed_loop: bool, schedule: str, fuse_method: str,
+                beta_schedule: str) -> io.NodeOutput:
+        settings = FusionSettings(context_frames=context_frames, context_overlap=context_overlap,
+                                  context_stride=context_stride, closed_loop=closed_loop, schedule=schedule,
+                                  fuse_method=fuse_method)
         with release_frames_on_error():
             return io.NodeOutput(fusion_sample(model, positive, negative, latent_image, seed=seed, steps=steps,
                                                cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,

@@ -1,6 +1,7 @@
 """Motion input nodes: size/select DensePose frames, and synthetic DensePose renderings."""
 from __future__ import annotations
 
+import torch
 from comfy_api.latest import io
 
 from ..magic_core.motion import FIT_MODES, MOTIONS, prepare_motion, render_synthetic_motion
@@ -41,8 +42,10 @@ class MagicAnimatePrepareMotion(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, frames, width, height, fit, start_frame, frame_count, every_nth) -> io.NodeOutput:
-        out = prepare_motion(frames, width, height, fit, start_frame, frame_count, every_nth)
+    def execute(cls, frames: torch.Tensor, width: int, height: int, fit: str, start_frame: int, frame_count: int,
+                every_nth: int) -> io.NodeOutput:
+        out = prepare_motion(frames=frames, width=width, height=height, fit=fit, start_frame=start_frame,
+                             frame_count=frame_count, every_nth=every_nth)
         return io.NodeOutput(out, out.shape[0])
 
 
@@ -67,8 +70,9 @@ class MagicAnimateSyntheticMotion(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, width, height, frame_count, motion, seed) -> io.NodeOutput:
-        return io.NodeOutput(render_synthetic_motion(width, height, frame_count, motion, seed))
+    def execute(cls, width: int, height: int, frame_count: int, motion: str, seed: int) -> io.NodeOutput:
+        return io.NodeOutput(render_synthetic_motion(width=width, height=height, frame_count=frame_count,
+                                                     motion=motion, seed=seed))
 
 
 NODES = [MagicAnimatePrepareMotion, MagicAnimateSyntheticMotion]

@@ -1,11 +1,11 @@
 """Temporal attention nodes: load MagicAnimate's temporal_attention.ckpt, patch it into an SD1.5 MODEL."""
 from __future__ import annotations
 
-import folder_paths
+from comfy.model_patcher import ModelPatcher
 from comfy_api.latest import io
 
-from ..magic_core.model_paths import MODEL_FOLDER
-from ..magic_core.temporal import apply_temporal_attention, load_temporal_attention
+from ..magic_core.model_paths import model_file_names, model_file_path
+from ..magic_core.temporal import TemporalWeights, apply_temporal_attention, load_temporal_file
 
 TemporalAttention = io.Custom("MAGICANIMATE_TEMPORAL")
 
@@ -20,7 +20,7 @@ class MagicAnimateTemporalAttentionLoader(io.ComfyNode):
             description="Loads MagicAnimate's temporal attention (or an AnimateDiff SD1.5 motion module) and "
                         "checks every key and shape.",
             inputs=[
-                io.Combo.Input("model_name", options=folder_paths.get_filename_list(MODEL_FOLDER),
+                io.Combo.Input("model_name", options=model_file_names(),
                                tooltip="File in models/magicanimate, normally "
                                        "MagicAnimate/temporal_attention/temporal_attention.ckpt (AnimateDiff "
                                        "SD1.5 motion modules v1/v2/v3 work too)."),
@@ -31,8 +31,8 @@ class MagicAnimateTemporalAttentionLoader(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model_name) -> io.NodeOutput:
-        return io.NodeOutput(load_temporal_attention(model_name))
+    def execute(cls, model_name: str) -> io.NodeOutput:
+        return io.NodeOutput(load_temporal_file(model_file_path(model_name)))
 
 
 class MagicAnimateApplyTemporalAttention(io.ComfyNode):
@@ -59,8 +59,10 @@ class MagicAnimateApplyTemporalAttention(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, temporal_attention, strength, cross_frame_norm) -> io.NodeOutput:
-        return io.NodeOutput(apply_temporal_attention(model, temporal_attention, strength, cross_frame_norm))
+    def execute(cls, model: ModelPatcher, temporal_attention: TemporalWeights, strength: float,
+                cross_frame_norm: bool) -> io.NodeOutput:
+        return io.NodeOutput(apply_temporal_attention(model=model, weights=temporal_attention, strength=strength,
+                                                      cross_frame_norm=cross_frame_norm))
 
 
 NODES = [MagicAnimateTemporalAttentionLoader, MagicAnimateApplyTemporalAttention]

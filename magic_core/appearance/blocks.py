@@ -4,7 +4,7 @@ A block is named the way ComfyUI names it in ``transformer_options`` while the U
 ``(part, block_id, block_index)`` with part ``"input"``/``"middle"``/``"output"`` (the ``block`` entry) and
 ``block_index`` the transformer inside its SpatialTransformer.  The original collects the BasicTransformerBlocks
 of the fused region in module order, sorts them (stably) by channel width, widest first, and pairs writer and
-reader blocks in that order (SPEC section 2); :func:`pair_blocks` does the same.
+reader blocks in that order; :func:`pair_blocks` does the same.
 """
 from __future__ import annotations
 

@@ -67,18 +67,36 @@ class _WriteComplete(Exception):
     """Raised by the writer after the last needed block: nothing after it is computed."""
 
 
-class _Writer:
-    def __init__(self, keys: set[BlockKey], last: BlockKey):
-        self.keys, self.last = keys, last
+class _WriteSide:
+    """``attn1`` patch of the appearance encoder: keeps the ``norm1`` outputs of the writer blocks and stops the
+    run after the last one (nothing after it is needed)."""
+
+    def __init__(self, order: list[BlockKey], detach: bool):
+        self.keys, self.last, self.detach = set(order), order[-1], detach
         self.states: dict[BlockKey, torch.Tensor] = {}
 
     def __call__(self, n, context_attn1, value_attn1, extra_options):
         key = (extra_options["block"][0], extra_options["block"][1], extra_options.get("block_index", 0))
         if key in self.keys:
-            self.states[key] = n.detach().clone()
+            self.states[key] = n.detach().clone() if self.detach else n
             if key == self.last:
                 raise _WriteComplete
         return n, context_attn1, value_attn1
+
+
+def record_write_side(unet: torch.nn.Module, order: list[BlockKey], x: torch.Tensor, timesteps: torch.Tensor,
+                      context: torch.Tensor, detach: bool = True) -> dict[BlockKey, torch.Tensor]:
+    """Run the appearance encoder's UNet up to the last of ``order`` and return those blocks' ``norm1`` outputs.
+
+    Inference detaches them; training keeps their gradients so the encoder learns.
+    """
+    writer = _WriteSide(order, detach)
+    options: dict[str, Any] = {"patches": {"attn1_patch": [writer]}, "cond_or_uncond": [0]}
+    try:
+        unet(x, timesteps=timesteps, context=context, transformer_options=options)
+    except _WriteComplete:
+        pass
+    return writer.states
 
 
 def run_encoder(encoder: AppearanceEncoder, writer_keys: list[BlockKey], latent: torch.Tensor,
@@ -91,19 +109,14 @@ def run_encoder(encoder: AppearanceEncoder, writer_keys: list[BlockKey], latent:
     ensure_loaded(encoder)
     device = encoder.patcher.load_device
     order = [b.key for b in encoder.blocks if b.key in set(writer_keys)]
-    writer = _Writer(set(order), order[-1])
-    options: dict[str, Any] = {"patches": {"attn1_patch": [writer]}, "cond_or_uncond": [0]}
     x = latent.to(device=device, dtype=encoder.compute_dtype)
     t = timestep.reshape(-1)[:1].to(device=device, dtype=torch.float32).expand(x.shape[0])
     c = context.to(device=device, dtype=encoder.compute_dtype)
-    try:
-        encoder.unet(x, timesteps=t, context=c, transformer_options=options)
-    except _WriteComplete:
-        pass
-    missing = [k for k in order if k not in writer.states]
+    states = record_write_side(encoder.unet, order, x, t, c)
+    missing = [k for k in order if k not in states]
     if missing:
         raise RuntimeError(f"MagicAnimate: the appearance encoder did not reach blocks {missing}.")
-    return writer.states
+    return states
 
 
 def ensure_loaded(encoder: AppearanceEncoder) -> None:

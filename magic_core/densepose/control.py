@@ -28,6 +28,7 @@ from comfy.ldm.modules.diffusionmodules.util import timestep_embedding
 
 from ..frame_contract import WINDOW_KEY, FrameLayout, frame_layout
 from ..image_batch import check_frames
+from ..input_ranges import check_percent_range
 
 log = logging.getLogger(__name__)
 
@@ -232,9 +233,7 @@ def apply_densepose(positive: list, negative: list, control_net: comfy.controlne
                     densepose: torch.Tensor, strength: float = 1.0, start_percent: float = 0.0,
                     end_percent: float = 1.0) -> tuple[list, list]:
     """Attach a frame-following DensePose ControlNet to both conditionings (copies; chains like core's node)."""
-    if not 0.0 <= start_percent <= end_percent <= 1.0:
-        raise ValueError(f"start_percent {start_percent} / end_percent {end_percent}: need "
-                         f"0 <= start_percent <= end_percent <= 1.")
+    check_percent_range(start_percent, end_percent)
     hint = check_frames(densepose, "densepose").movedim(-1, 1)
     if strength == 0:
         return positive, negative

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import comfy.context_windows
+
 SCHEDULES = ("uniform", "uniform_shifting", "static")
 FUSE_METHODS = ("flat", "pyramid", "overlap_linear", "gaussian")
 
@@ -49,18 +51,13 @@ class FusionSettings:
                              f"{', '.join(FUSE_METHODS)}.")
 
 
-def ordered_halving(value: int) -> float:
-    """The 64-bit bit-reversal of ``value`` as a fraction in [0, 1) (0, 1/2, 1/4, 3/4, ...)."""
-    return int(f"{value:064b}"[::-1], 2) / (1 << 64)
-
-
 def uniform_windows(frames: int, context: int, overlap: int, stride: int = 1, closed_loop: bool = True,
                     step: int = 0) -> list[Window]:
     """MagicAnimate's ``uniform`` schedule at denoising step ``step`` (the original always uses step 0)."""
     if frames <= context:
         return [list(range(frames))]
     stride = min(stride, int(math.ceil(math.log2(frames / context))) + 1)
-    shift = ordered_halving(step)
+    shift = comfy.context_windows.ordered_halving(step)  # 0, 1/2, 1/4, 3/4, ... (the original's too)
     pad = int(round(frames * shift))
     windows: list[Window] = []
     for frame_step in (1 << k for k in range(stride)):

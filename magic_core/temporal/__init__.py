@@ -3,7 +3,7 @@
 ``module`` (the layers), ``loading`` (reading and checking files), ``patch`` (injection into a ModelPatcher
 clone), ``groupnorm`` (ResBlock/output norms with statistics over the frames of a window).
 """
-from .loading import TemporalWeights, load_temporal_attention, load_temporal_file
+from .loading import TemporalWeights, load_temporal_file
 from .patch import apply_temporal_attention
 
-__all__ = ["TemporalWeights", "apply_temporal_attention", "load_temporal_attention", "load_temporal_file"]
+__all__ = ["TemporalWeights", "apply_temporal_attention", "load_temporal_file"]

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import torch
 
 from ..checkpoints import CheckpointError, read_state_dict, strip_prefixes
-from ..model_paths import model_file_path
 from .module import GROUPS, HEADS, sinusoidal_encoding
 
 PREFIXES = ("module.", "unet.", "model.diffusion_model.")
@@ -180,7 +179,3 @@ def _few(items: list[str], count: int = 3) -> str:
     shown = ", ".join(items[:count])
     return shown + (f" (and {len(items) - count} more)" if len(items) > count else "")
 
-
-def load_temporal_attention(model_name: str) -> TemporalWeights:
-    """The checked temporal attention file ``model_name`` of the ``magicanimate`` model folder."""
-    return load_temporal_file(model_file_path(model_name))

@@ -9,13 +9,12 @@ as an unconditional chunk, which reference attention leaves unpatched, as the un
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from ..appearance.reference import ReferenceBank
+from ..appearance.reference import ReferenceBank, record_write_side
 from ..frame_contract import COND, UNCOND
 from ..temporal.patch import TemporalSlot, temporal_slot_forward
 from .models import BANK_KEY, TrainingModels
@@ -40,41 +39,13 @@ class LatentBatch:
         return self.latents.shape[0] // self.reference.shape[0]
 
 
-class _StopAfterLastBlock(Exception):
-    pass
-
-
-class _Recorder:
-    """``attn1`` patch of the appearance encoder: keeps ``norm1`` outputs (with their gradients)."""
-
-    def __init__(self, keys: list):
-        self.keys, self.last = set(keys), keys[-1]
-        self.states: dict[Any, torch.Tensor] = {}
-
-    def __call__(self, n, context_attn1, value_attn1, extra_options):
-        key = (extra_options["block"][0], extra_options["block"][1], extra_options.get("block_index", 0))
-        if key in self.keys:
-            self.states[key] = n
-            if key == self.last:
-                raise _StopAfterLastBlock
-        return n, context_attn1, value_attn1
-
-
 def reference_states(models: TrainingModels, latent: torch.Tensor, timestep: torch.Tensor,
                      context: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The appearance encoder's write side for each sample (``[B, tokens, C]`` per writer block, in order).
-
-    Same blocks and stopping point as ``appearance_reference.run_encoder``, without its ``detach`` so the
-    encoder can learn.
-    """
+    """The appearance encoder's write side for each sample (``[B, tokens, C]`` per writer block, in order):
+    the same recorder as inference, without its ``detach`` so the encoder can learn."""
     order = [b.key for b in models.encoder.blocks if b.key in set(models.writer_keys)]
-    recorder = _Recorder(order)
-    options = {"patches": {"attn1_patch": [recorder]}, "cond_or_uncond": [COND]}
-    try:
-        models.encoder.unet(latent, timesteps=timestep, context=context, transformer_options=options)
-    except _StopAfterLastBlock:
-        pass
-    return tuple(recorder.states[k] for k in order)
+    states = record_write_side(models.encoder.unet, order, latent, timestep, context, detach=False)
+    return tuple(states[k] for k in order)
 
 
 def _control(models: TrainingModels, x_in: torch.Tensor, hints: torch.Tensor, timestep: torch.Tensor,
