@@ -28,3 +28,12 @@ def test_troubleshooting_table_matches_the_observed_bad_input_matrix():
     missing = [row for row in matrix if row not in _table_rows(section)]
     assert not missing, ("README's troubleshooting table is out of date; paste tests/bad_input_matrix.md's table "
                          f"into it. First missing row: {missing[0]}")
+
+
+def test_where_things_live_lists_every_file_of_the_pack():
+    section = README[README.index("### Where things live"):]
+    listed = set(re.findall(r"^- `([\w/.]+\.py)`:", section, flags=re.M))
+    files = {str(p.relative_to(REPO)) for folder in ("nodes", "magic_core", "bench", "scripts")
+             for p in (REPO / folder).rglob("*.py")} | {"__init__.py"}
+    assert sorted(files - listed) == [], "files missing from README's 'Where things live'"
+    assert sorted(listed - files) == [], "README's 'Where things live' lists files that do not exist"

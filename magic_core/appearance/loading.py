@@ -12,7 +12,7 @@ What is computed: the write side only needs the ``norm1`` outputs of the referen
 The original class cuts that block down (its attn1/attn2/norm2/norm3/ff/proj_out are identities and absent
 from the file) and has no output head.  Here those modules, the output head (``out``) and anything later are
 replaced by ``Identity`` at load time (no weights, no memory) and the encoder run stops right after that
-``norm1`` (see ``appearance_reference.run_encoder``), so nothing after it is ever computed.
+``norm1`` (see ``reference.run_encoder``), so nothing after it is ever computed.
 """
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ def apply_appearance_encoder(model: comfy.model_patcher.ModelPatcher, encoder: A
                              start_percent: float = 0.0, end_percent: float = 1.0) -> comfy.model_patcher.ModelPatcher:
     """A clone of ``model`` whose self-attention also attends to the appearance encoder's reference states.
 
-    ``strength`` 1 is the original, 0 returns an unpatched clone (see ``appearance_reference`` for the blend).
+    ``strength`` 1 is the original, 0 returns an unpatched clone (see ``reference`` for the blend).
     """
     if not isinstance(encoder, AppearanceEncoder):
         raise TypeError(f"appearance_encoder must come from Load MagicAnimate Appearance Encoder, got "
