@@ -18,6 +18,7 @@ import comfy.patcher_extension
 import torch
 from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
+from ..errors import MagicAnimateError
 from .blocks import fused_blocks, pair_blocks, transformer_blocks
 from .loading import AppearanceEncoder
 from .reference import ReferenceAttentionReplace, ReferenceBank, run_encoder
@@ -39,14 +40,16 @@ def apply_appearance_encoder(model: comfy.model_patcher.ModelPatcher, encoder: A
     if vae is None or not hasattr(vae, "encode"):
         raise TypeError("vae must be a VAE (e.g. from Load VAE or the checkpoint loader).")
     if not 0.0 <= start_percent <= end_percent <= 1.0:
-        raise ValueError(f"start_percent ({start_percent}) must not exceed end_percent ({end_percent}), both in "
-                         f"0..1; set start_percent <= end_percent.")
+        raise MagicAnimateError(f"MagicAnimate appearance encoder: start_percent ({start_percent}) must not exceed "
+                                f"end_percent ({end_percent}), both in 0..1; set start_percent <= end_percent.")
     if not 0.0 <= strength <= 10.0:
-        raise ValueError(f"strength {strength} is outside 0..10; 1.0 is the original MagicAnimate, 0 disables.")
+        raise MagicAnimateError(f"MagicAnimate appearance encoder: strength {strength} is outside 0..10; 1.0 is the "
+                                f"original MagicAnimate, 0 disables.")
     unet = getattr(model.model, "diffusion_model", None)
     if not isinstance(unet, UNetModel):
-        raise ValueError(f"model is a {type(unet).__name__} model; the appearance encoder needs an SD1.5 (UNet) "
-                         f"model such as the checkpoint loader's MODEL.")
+        raise MagicAnimateError(f"MagicAnimate appearance encoder: model is a {type(unet).__name__} model; the "
+                                f"appearance encoder needs an SD1.5 (UNet) model such as the checkpoint loader's "
+                                f"MODEL.")
     source = ReferenceLatentSource(vae, reference_image)
     writers = fused_blocks(encoder.blocks, fusion_blocks)
     pairing = pair_blocks(writers, fused_blocks(transformer_blocks(unet), fusion_blocks))
