@@ -24,7 +24,7 @@ import torch
 
 from magic_core.appearance.loading import AppearanceEncoder, _build
 from magic_core.densepose.control import FrameControlNet
-from magic_core.densepose.loader import HINT_EMBEDDING_CHANNELS, controlnet_unet_config
+from magic_core.diffusers_config import HINT_EMBEDDING_CHANNELS, controlnet_unet_config
 from magic_core.temporal.loading import TemporalWeights, check_temporal_state_dict
 from magic_core.temporal.module import MotionModuleSet, sinusoidal_encoding
 from magic_core.temporal.patch import block_width, unet_slot_positions

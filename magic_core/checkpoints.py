@@ -1,49 +1,62 @@
-"""Reading checkpoint files safely: one clear error for a missing, empty, truncated or non-checkpoint file.
+"""Reading checkpoint files safely: the one reader every loader uses, one wording per kind of failure.
 
-Generic helpers shared by the loaders (temporal attention, appearance encoder, ...): read a ``.ckpt``/``.pt``/
-``.pth``/``.bin`` pickle through ComfyUI's safe loader or a ``.safetensors`` file, unwrap the usual
-``state_dict``/``module`` wrappers, and strip key prefixes such as ``module.`` or ``unet.``.
+A ``.ckpt``/``.pt``/``.pth``/``.bin`` pickle is read weights-only through ComfyUI's safe loader, a
+``.safetensors`` file directly; the usual ``state_dict``/``module`` wrappers are unwrapped.  A missing, empty
+(0 bytes), unreadable (truncated, corrupt, not a checkpoint) or tensor-less file is a :class:`CheckpointError`
+whose message names the file, the kind of file the loader expects and the fix.
 """
 from __future__ import annotations
 
 import os
 import pickle
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import comfy.utils
 import torch
 
+from .errors import MagicAnimateError
+
 WRAPPER_KEYS = ("state_dict", "module", "model")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(MagicAnimateError):
     """A model file that cannot be used, with a message naming the file, what is wrong and the fix."""
 
 
-def read_state_dict(path: str, what: str = "model file") -> dict[str, torch.Tensor]:
-    """Tensors of the checkpoint at ``path`` (CPU), wrappers removed; ``what`` names the file in errors."""
+@dataclass(frozen=True)
+class FileKind:
+    """The kind of model file a loader reads: ``name`` starts its messages, ``expected`` is the file to pick."""
+
+    name: str
+    expected: str
+
+    def error(self, message: str) -> CheckpointError:
+        """A :class:`CheckpointError` with this kind's message prefix (``MagicAnimate <name>: ...``)."""
+        return CheckpointError(f"MagicAnimate {self.name}: {message}")
+
+
+def read_state_dict(path: str, kind: FileKind) -> dict[str, torch.Tensor]:
+    """Tensors of the checkpoint at ``path`` (CPU), wrappers removed; ``kind`` says what the file should be."""
     name = os.path.basename(path)
     if not os.path.isfile(path):
-        raise CheckpointError(f"The {what} '{path}' does not exist; check the path or pick another file.")
-    check_not_empty(path, what)
+        raise kind.error(f"the file '{path}' does not exist; put the {kind.name} file ({kind.expected}) in "
+                         f"models/magicanimate/ or pick another file.")
     size = os.path.getsize(path)
+    if size == 0:
+        raise kind.error(f"the file '{name}' is empty (0 bytes): the download or copy did not finish; download it "
+                         f"again ({kind.expected}).")
     try:
         loaded = comfy.utils.load_torch_file(path, safe_load=True)
     except Exception as exc:  # noqa: BLE001 - every reader error becomes one clear message
-        raise CheckpointError(
-            f"The {what} '{name}' ({size} bytes) could not be read as a checkpoint ({read_error_reason(exc)}). "
-            f"It is truncated, corrupt or not a PyTorch/safetensors checkpoint; download it again.") from exc
+        raise kind.error(f"the file '{name}' ({size} bytes) could not be read as a checkpoint "
+                         f"({read_error_reason(exc)}); it is truncated, corrupt or not a PyTorch/safetensors "
+                         f"checkpoint: download it again, or pick the {kind.name} file ({kind.expected}).") from exc
     state_dict = unwrap_state_dict(loaded)
     if not state_dict:
-        raise CheckpointError(f"The {what} '{name}' holds no tensors; it is not a model checkpoint.")
+        raise kind.error(f"the file '{name}' holds no tensors; it is not a model checkpoint: pick the {kind.name} "
+                         f"file ({kind.expected}).")
     return state_dict
-
-
-def check_not_empty(path: str, what: str) -> None:
-    """Raise :class:`CheckpointError` for a 0-byte file (an interrupted download or copy)."""
-    if os.path.isfile(path) and os.path.getsize(path) == 0:
-        raise CheckpointError(f"The {what} '{os.path.basename(path)}' is empty (0 bytes): the download or copy did "
-                              f"not finish; download it again.")
 
 
 def read_error_reason(exc: BaseException) -> str:

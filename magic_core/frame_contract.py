@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .comfy_compat import core_window_frames
+from .errors import MagicAnimateError
 
 WINDOW_KEY = "magicanimate_window"
 COND, UNCOND = 0, 1
@@ -69,14 +70,14 @@ def frame_layout(transformer_options: dict[str, Any], batch_size: int) -> FrameL
     """
     chunks = tuple(int(c) for c in transformer_options.get("cond_or_uncond") or (COND,))
     if batch_size % len(chunks) != 0:
-        raise ValueError(f"MagicAnimate: a model batch of {batch_size} rows cannot be split into "
-                         f"{len(chunks)} cond/uncond chunks of equal size.")
+        raise MagicAnimateError(f"MagicAnimate frame contract: a model batch of {batch_size} rows cannot be split into "
+                                f"{len(chunks)} cond/uncond chunks of equal size.")
     per_chunk = batch_size // len(chunks)
     window = transformer_options.get(WINDOW_KEY)
     if window is not None:
         if len(window.frame_indices) != per_chunk:
-            raise ValueError(f"MagicAnimate: the sampler's window has {len(window.frame_indices)} frames but "
-                             f"each chunk of the model batch has {per_chunk} rows.")
+            raise MagicAnimateError(f"MagicAnimate frame contract: the sampler's window has {len(window.frame_indices)}"
+                                    f" frames but each chunk of the model batch has {per_chunk} rows.")
         return FrameLayout(window.frame_indices, chunks, window.video_frames)
     core_frames = core_window_frames(transformer_options.get("context_window"))
     if core_frames is not None and len(core_frames) == per_chunk:

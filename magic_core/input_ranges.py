@@ -1,6 +1,8 @@
 """Value ranges shared by the nodes' schemas and magic_core's own checks, so both say the same thing."""
 from __future__ import annotations
 
+from .errors import MagicAnimateError
+
 APPEARANCE_STRENGTH_MAX = 2.0  # 1.0 = the original; above it the reference counts more than the frame itself
 
 
@@ -14,8 +16,8 @@ def percent_range_problem(start_percent: float | None, end_percent: float | None
     return None
 
 
-def check_percent_range(start_percent: float, end_percent: float) -> None:
-    """Raise the one message for an unusable (start_percent, end_percent) pair."""
+def check_percent_range(start_percent: float, end_percent: float, part: str) -> None:
+    """Raise the one message for an unusable (start_percent, end_percent) pair of ``part``'s node."""
     problem = percent_range_problem(start_percent, end_percent)
     if problem:
-        raise ValueError(problem)
+        raise MagicAnimateError(f"MagicAnimate {part}: {problem}")

@@ -262,12 +262,12 @@ def test_empty_image_batch_in_process():
     from magic_core.motion.prepare import prepare_motion
 
     empty = torch.zeros(0, 64, 64, 3)
-    with pytest.raises(ValueError, match=re.escape("frames: the IMAGE batch is empty (0 frames)")):
+    with pytest.raises(ValueError, match=re.escape("MagicAnimate frames: the IMAGE batch is empty (0 frames)")):
         prepare_motion(empty, 64, 64, "crop")
-    with pytest.raises(ValueError, match=re.escape("densepose: the IMAGE batch is empty (0 frames)")):
+    with pytest.raises(ValueError, match=re.escape("MagicAnimate densepose: the IMAGE batch is empty (0 frames)")):
         apply_densepose([], [], None, empty)
     _record(EMPTY_BATCH_CASE, "in-process",
-            "densepose: the IMAGE batch is empty (0 frames); connect a video or image with frames.")
+            "MagicAnimate densepose: the IMAGE batch is empty (0 frames); connect a video or image with frames.")
 
 
 def test_no_model_leak_after_the_matrix(server):

@@ -135,7 +135,7 @@ def test_command_line_checks_data_in_a_fresh_process(synthetic_dataset, tmp_path
 
 
 def test_command_line_trains_both_stages(synthetic_dataset, tiny_checkpoint, tmp_path, capsys):
-    from magic_core.training import main
+    from magic_core.training.__main__ import main
 
     assert main(["check-data", str(synthetic_dataset)]) == 0
     config = tmp_path / "tiny.yaml"

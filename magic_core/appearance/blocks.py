@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from comfy.ldm.modules.attention import SpatialTransformer
 
+from ..errors import MagicAnimateError
+
 BlockKey = tuple[str, int, int]
 FUSION_BLOCKS = {"midup": ("middle", "output"), "full": ("input", "middle", "output")}
 
@@ -46,8 +48,8 @@ def transformer_blocks(unet: torch.nn.Module) -> list[TransformerBlockInfo]:
 def fused_blocks(blocks: list[TransformerBlockInfo], fusion_blocks: str) -> list[TransformerBlockInfo]:
     """The blocks of ``fusion_blocks`` (``midup``: mid + up blocks as the original; ``full``: all)."""
     if fusion_blocks not in FUSION_BLOCKS:
-        raise ValueError(f"fusion_blocks '{fusion_blocks}' is not one of {sorted(FUSION_BLOCKS)}; pick midup "
-                         f"(the original) or full.")
+        raise MagicAnimateError(f"MagicAnimate appearance encoder: fusion_blocks '{fusion_blocks}' is not one of "
+                                f"{sorted(FUSION_BLOCKS)}; pick midup (the original) or full.")
     return [b for b in blocks if b.key[0] in FUSION_BLOCKS[fusion_blocks]]
 
 
@@ -57,7 +59,7 @@ def pair_blocks(writers: list[TransformerBlockInfo], readers: list[TransformerBl
     r_sorted = sorted(readers, key=lambda b: -b.width)
     widths_w, widths_r = [b.width for b in w_sorted], [b.width for b in r_sorted]
     if widths_w != widths_r:
-        raise ValueError(f"The appearance encoder does not fit this model: its reference blocks have widths "
-                         f"{widths_w} but the model's have {widths_r}. Use an SD1.5 model with the SD1.5 appearance "
-                         f"encoder.")
+        raise MagicAnimateError(f"MagicAnimate appearance encoder: it does not fit this model: its reference blocks "
+                                f"have widths {widths_w} but the model's have {widths_r}. Use an SD1.5 model with the "
+                                f"SD1.5 appearance encoder.")
     return {r.key: w.key for r, w in zip(r_sorted, w_sorted, strict=True)}

@@ -28,16 +28,16 @@ import comfy.utils
 import torch
 from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
-from ..checkpoints import CheckpointError, check_not_empty, read_error_reason
+from ..checkpoints import CheckpointError, FileKind, read_state_dict
 from ..diffusers_config import read_config_json, unet_config_from_diffusers
 from .blocks import TransformerBlockInfo, transformer_blocks
 
+log = logging.getLogger(__name__)
 COMFY_PREFIX = "model.diffusion_model."
 PRUNED_IN_LAST_BLOCK = ("attn1", "attn2", "norm2", "norm3", "ff")
-
-
-class AppearanceEncoderError(ValueError):
-    """An appearance encoder file that cannot be used; the message names the file and the fix."""
+APPEARANCE_FILE = FileKind("appearance encoder", "MagicAnimate/appearance_encoder/diffusion_pytorch_model."
+                           "safetensors with its config.json")
+AppearanceEncoderError = CheckpointError  # merged: an appearance encoder file that cannot be used
 
 
 @dataclass
@@ -58,13 +58,13 @@ class AppearanceEncoder:
 def load_appearance_encoder(path: str) -> AppearanceEncoder:
     """Load the appearance encoder at ``path`` (official diffusers file + config.json, or ComfyUI UNet)."""
     name = os.path.basename(path)
-    state_dict = _read_tensors(path)
+    state_dict = read_state_dict(path, APPEARANCE_FILE)
     if any("motion_modules" in k for k in state_dict):
-        raise AppearanceEncoderError(f"'{name}' is a temporal attention (motion module) file, not the appearance "
+        raise APPEARANCE_FILE.error(f"'{name}' is a temporal attention (motion module) file, not the appearance "
                                      f"encoder; pick MagicAnimate/appearance_encoder/diffusion_pytorch_model."
                                      f"safetensors.")
     if "controlnet_cond_embedding.conv_in.weight" in state_dict:
-        raise AppearanceEncoderError(f"'{name}' is a ControlNet (the DensePose ControlNet?), not the appearance "
+        raise APPEARANCE_FILE.error(f"'{name}' is a ControlNet (the DensePose ControlNet?), not the appearance "
                                      f"encoder; pick MagicAnimate/appearance_encoder/diffusion_pytorch_model."
                                      f"safetensors.")
     if "conv_in.weight" in state_dict and any(k.startswith("down_blocks.") for k in state_dict):
@@ -74,43 +74,20 @@ def load_appearance_encoder(path: str) -> AppearanceEncoder:
         unexpected = []
     else:
         sample = ", ".join(sorted(state_dict)[:3])
-        raise AppearanceEncoderError(f"'{name}' is not a UNet checkpoint (its keys look like: {sample}); pick the "
+        raise APPEARANCE_FILE.error(f"'{name}' is not a UNet checkpoint (its keys look like: {sample}); pick the "
                                      f"appearance encoder, MagicAnimate/appearance_encoder/diffusion_pytorch_"
                                      f"model.safetensors with its config.json.")
     return _build(name, unet_config, comfy_sd, unexpected)
 
 
-def _read_tensors(path: str) -> dict[str, torch.Tensor]:
-    name = os.path.basename(path)
-    if not os.path.isfile(path):
-        raise AppearanceEncoderError(f"The appearance encoder file '{path}' does not exist; put it in "
-                                     f"models/magicanimate/ or pick another file.")
-    try:
-        check_not_empty(path, "appearance encoder file")
-    except CheckpointError as exc:
-        raise AppearanceEncoderError(str(exc)) from None
-    try:
-        loaded = comfy.utils.load_torch_file(path, safe_load=True)
-    except Exception as exc:  # noqa: BLE001 - any reader failure becomes one clear message
-        raise AppearanceEncoderError(f"The appearance encoder file '{name}' could not be read "
-                                     f"({read_error_reason(exc)}); it is truncated, corrupt or not a checkpoint. "
-                                     f"Download it again.") from exc
-    if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
-        loaded = loaded["state_dict"]
-    tensors = {str(k): v for k, v in loaded.items() if isinstance(v, torch.Tensor)} if isinstance(loaded, dict) else {}
-    if not tensors:
-        raise AppearanceEncoderError(f"The appearance encoder file '{name}' holds no tensors; it is not a model.")
-    return tensors
-
-
 def _from_diffusers(path: str, state_dict: dict[str, torch.Tensor]):
     config_path = os.path.join(os.path.dirname(path), "config.json")
     if not os.path.isfile(config_path):
-        raise AppearanceEncoderError(
+        raise APPEARANCE_FILE.error(
             f"'{os.path.basename(path)}' is a diffusers-format UNet and needs its config.json beside it, but "
             f"'{config_path}' is missing; copy config.json from the release's appearance_encoder folder next to "
             f"the file.")
-    unet_config = unet_config_from_diffusers(read_config_json(config_path), config_path)
+    unet_config = unet_config_from_diffusers(read_config_json(config_path, APPEARANCE_FILE.name), config_path)
     mapping = comfy.utils.unet_to_diffusers(unet_config)
     comfy_sd, unexpected = {}, []
     for key, value in state_dict.items():
@@ -123,7 +100,7 @@ def _from_diffusers(path: str, state_dict: dict[str, torch.Tensor]):
 
 def _from_comfy(name: str, state_dict: dict[str, torch.Tensor]):
     if any(k.startswith(("first_stage_model.", "cond_stage_model.", "conditioner.")) for k in state_dict):
-        logging.warning("MagicAnimate: '%s' is a full Stable Diffusion checkpoint, not MagicAnimate's appearance "
+        log.warning("MagicAnimate: '%s' is a full Stable Diffusion checkpoint, not MagicAnimate's appearance "
                         "encoder; its UNet is used as the appearance encoder. Pick MagicAnimate/appearance_encoder/"
                         "diffusion_pytorch_model.safetensors for MagicAnimate's results.", name)
     if any(k.startswith(COMFY_PREFIX) for k in state_dict):
@@ -133,9 +110,9 @@ def _from_comfy(name: str, state_dict: dict[str, torch.Tensor]):
         model_config = comfy.model_detection.model_config_from_unet(probe, "")
     except Exception as exc:  # noqa: BLE001 - detection fails with KeyErrors on unusual files
         model_config = None
-        logging.debug("MagicAnimate: UNet detection of %s failed: %s", name, exc)
+        log.debug("MagicAnimate: UNet detection of %s failed: %s", name, exc)
     if model_config is None:
-        raise AppearanceEncoderError(f"'{name}' looks like a ComfyUI-format UNet but its architecture was not "
+        raise APPEARANCE_FILE.error(f"'{name}' looks like a ComfyUI-format UNet but its architecture was not "
                                      f"recognised; use the official diffusers file with its config.json.")
     return dict(model_config.unet_config), state_dict
 
@@ -188,7 +165,7 @@ def _build(name: str, unet_config: dict, comfy_sd: dict[str, torch.Tensor], unex
     unet = UNetModel(**unet_config, dtype=dtype, device=offload_device, operations=operations)
     blocks = transformer_blocks(unet)
     if not blocks:
-        raise AppearanceEncoderError(f"'{name}' describes a UNet without transformer blocks; it cannot be an "
+        raise APPEARANCE_FILE.error(f"'{name}' describes a UNet without transformer blocks; it cannot be an "
                                      f"appearance encoder.")
     pruned = _prune(unet, blocks[-1])
     expected = set(unet.state_dict())
@@ -196,19 +173,19 @@ def _build(name: str, unet_config: dict, comfy_sd: dict[str, torch.Tensor], unex
     unexpected += [k for k in comfy_sd if k not in expected and not k.startswith(tuple(p + "." for p in pruned))]
     missing = sorted(expected - set(usable))
     if missing:
-        raise AppearanceEncoderError(f"'{name}' is not a complete appearance encoder: {len(missing)} weights are "
+        raise APPEARANCE_FILE.error(f"'{name}' is not a complete appearance encoder: {len(missing)} weights are "
                                      f"missing (e.g. {', '.join(missing[:3])}); it does not match its config.json "
                                      f"or the download is incomplete.")
     if unexpected:
-        logging.warning("MagicAnimate: %d weights of %s are not used by the appearance encoder (e.g. %s).",
+        log.warning("MagicAnimate: %d weights of %s are not used by the appearance encoder (e.g. %s).",
                         len(unexpected), name, ", ".join(unexpected[:3]))
     try:
         unet.load_state_dict(usable, strict=True)
     except RuntimeError as exc:
-        raise AppearanceEncoderError(f"The weights of '{name}' do not fit the architecture in its config "
+        raise APPEARANCE_FILE.error(f"the weights of '{name}' do not fit the architecture in its config "
                                      f"({str(exc).splitlines()[-1][:300]}).") from exc
     unet.eval()
     patcher = comfy.model_patcher.ModelPatcher(unet, load_device=load_device, offload_device=offload_device)
-    logging.info("MagicAnimate: appearance encoder %s loaded (%d transformer blocks; not computed: %s).", name,
+    log.info("MagicAnimate: appearance encoder %s loaded (%d transformer blocks; not computed: %s).", name,
                  len(blocks), ", ".join(pruned))
     return AppearanceEncoder(patcher, blocks, manual_cast or dtype, name, pruned)

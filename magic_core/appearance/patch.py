@@ -18,6 +18,7 @@ import comfy.patcher_extension
 import torch
 from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
+from ..errors import MagicAnimateError
 from ..input_ranges import APPEARANCE_STRENGTH_MAX, check_percent_range
 from .blocks import fused_blocks, pair_blocks, transformer_blocks
 from .loading import AppearanceEncoder
@@ -39,14 +40,15 @@ def apply_appearance_encoder(model: comfy.model_patcher.ModelPatcher, encoder: A
                         f"{type(encoder).__name__}.")
     if vae is None or not hasattr(vae, "encode"):
         raise TypeError("vae must be a VAE (e.g. from Load VAE or the checkpoint loader).")
-    check_percent_range(start_percent, end_percent)
+    check_percent_range(start_percent, end_percent, "appearance encoder")
     if not 0.0 <= strength <= APPEARANCE_STRENGTH_MAX:
-        raise ValueError(f"strength {strength} is outside 0..{APPEARANCE_STRENGTH_MAX}; 1.0 is the original "
-                         f"MagicAnimate, 0 disables.")
+        raise MagicAnimateError(f"MagicAnimate appearance encoder: strength {strength} is outside "
+                                f"0..{APPEARANCE_STRENGTH_MAX}; 1.0 is the original MagicAnimate, 0 disables.")
     unet = getattr(model.model, "diffusion_model", None)
     if not isinstance(unet, UNetModel):
-        raise ValueError(f"model is a {type(unet).__name__} model; the appearance encoder needs an SD1.5 (UNet) "
-                         f"model such as the checkpoint loader's MODEL.")
+        raise MagicAnimateError(f"MagicAnimate appearance encoder: model is a {type(unet).__name__} model; the "
+                                f"appearance encoder needs an SD1.5 (UNet) model such as the checkpoint loader's "
+                                f"MODEL.")
     source = ReferenceLatentSource(vae, reference_image)
     writers = fused_blocks(encoder.blocks, fusion_blocks)
     pairing = pair_blocks(writers, fused_blocks(transformer_blocks(unet), fusion_blocks))

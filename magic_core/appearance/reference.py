@@ -27,6 +27,7 @@ import comfy.ldm.modules.attention
 import comfy.model_management
 import torch
 
+from ..errors import MagicAnimateError
 from ..frame_contract import frame_layout
 from .blocks import BlockKey
 from .loading import AppearanceEncoder
@@ -147,9 +148,10 @@ class ReferenceAttentionPatch:
         if not cond_chunks:
             return n, context_attn1, value_attn1
         if reference.shape[1:] != context_attn1.shape[1:]:
-            raise ValueError(f"MagicAnimate: the reference states have shape {tuple(reference.shape[1:])} but the "
-                             f"model's block {block} has {tuple(context_attn1.shape[1:])}; the reference latent "
-                             f"must have the video latent's size.")
+            raise MagicAnimateError(f"MagicAnimate appearance encoder: the reference states have shape "
+                                    f"{tuple(reference.shape[1:])} but the model's block {block} has "
+                                    f"{tuple(context_attn1.shape[1:])}; the reference latent must have the video "
+                                    f"latent's size.")
         weight = torch.zeros((n.shape[0], 1, 1), device=n.device, dtype=context_attn1.dtype)
         for chunk in cond_chunks:
             weight[layout.chunk_slice(chunk)] = bank.strength
@@ -185,8 +187,9 @@ class ReferenceAttentionReplace:
             return _attention(q, k, v, heads, precision, extra_options)
         k_ref, v_ref = projected
         if k_ref.shape[1:] != k.shape[1:]:
-            raise ValueError(f"MagicAnimate: the reference states have {k_ref.shape[1]} tokens but the model's block "
-                             f"{self.block} has {k.shape[1]}; the reference latent must have the video latent's size.")
+            raise MagicAnimateError(f"MagicAnimate appearance encoder: the reference states have {k_ref.shape[1]} "
+                                    f"tokens but the model's block {self.block} has {k.shape[1]}; the reference latent "
+                                    f"must have the video latent's size.")
         rows = torch.cat([torch.arange(q.shape[0], device=q.device)[layout.chunk_slice(c)] for c in cond_chunks])
         strength = bank.strength  # type: ignore[union-attr]
         k_c, v_c = k.index_select(0, rows), v.index_select(0, rows)

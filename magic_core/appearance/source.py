@@ -14,8 +14,12 @@ import comfy.model_management
 import comfy.utils
 import torch
 
+from ..errors import MagicAnimateError
 
-class ReferenceImageError(ValueError):
+log = logging.getLogger(__name__)
+
+
+class ReferenceImageError(MagicAnimateError):
     """A reference image input that cannot be used."""
 
 
@@ -23,16 +27,16 @@ def check_reference_image(image: torch.Tensor) -> torch.Tensor:
     """The first frame of ``image`` (``[B, H, W, C]``, 0..1) as ``[1, H, W, 3]``; clear errors otherwise."""
     if not isinstance(image, torch.Tensor) or image.ndim != 4:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise ReferenceImageError(f"reference_image must be an IMAGE batch [frames, height, width, channels], got "
-                                  f"{shape}; connect a Load Image node.")
+        raise ReferenceImageError(f"MagicAnimate appearance encoder: reference_image must be an IMAGE batch [frames, "
+                                  f"height, width, channels], got {shape}; connect a Load Image node.")
     if image.shape[0] == 0:
-        raise ReferenceImageError("reference_image has 0 frames (an empty batch); connect an image, e.g. from "
-                                  "Load Image, or check the node that produces it.")
+        raise ReferenceImageError("MagicAnimate appearance encoder: reference_image has 0 frames (an empty batch); "
+                                  "connect an image, e.g. from Load Image, or check the node that produces it.")
     if image.shape[1] < 1 or image.shape[2] < 1 or image.shape[3] < 3:
-        raise ReferenceImageError(f"reference_image has shape {tuple(image.shape)}; it needs at least 1x1 pixels "
-                                  f"and 3 colour channels.")
+        raise ReferenceImageError(f"MagicAnimate appearance encoder: reference_image has shape {tuple(image.shape)}; "
+                                  f"it needs at least 1x1 pixels and 3 colour channels.")
     if image.shape[0] > 1:
-        logging.warning("MagicAnimate: reference_image holds %d images; the first one is used.", image.shape[0])
+        log.warning("MagicAnimate: reference_image holds %d images; the first one is used.", image.shape[0])
     return image[:1, :, :, :3]
 
 

@@ -26,6 +26,7 @@ import comfy.utils
 import torch
 from comfy.ldm.modules.diffusionmodules.util import timestep_embedding
 
+from ..errors import MagicAnimateError
 from ..frame_contract import WINDOW_KEY, FrameLayout, frame_layout
 from ..image_batch import check_frames
 from ..input_ranges import check_percent_range
@@ -47,9 +48,9 @@ class FrameControlNet(comfy.controlnet.ControlNet):
         if (type(control) is not comfy.controlnet.ControlNet or control.latent_format is not None
                 or getattr(model, "control_add_embedding", None) is not None
                 or getattr(model, "num_classes", None) is not None):
-            raise ValueError(f"control_net: a {type(control).__name__} cannot drive MagicAnimate; load the "
-                             "DensePose ControlNet (an SD1.5 ControlNet) with ControlNetLoader or the MagicAnimate "
-                             "DensePose ControlNet loader.")
+            raise MagicAnimateError(f"MagicAnimate DensePose: control_net is a {type(control).__name__}, which cannot "
+                                    f"drive MagicAnimate; load the DensePose ControlNet (an SD1.5 ControlNet) with "
+                                    f"ControlNetLoader or the MagicAnimate DensePose ControlNet loader.")
         return cls._sharing_model_of(control)
 
     def copy(self) -> FrameControlNet:
@@ -81,7 +82,7 @@ class FrameControlNet(comfy.controlnet.ControlNet):
         hints = self.cond_hint
         if hints.shape[0] != 1 and ((known_length and hints.shape[0] != layout.video_frames)
                                     or max(layout.frame_indices) >= hints.shape[0]):
-            raise ValueError(
+            raise MagicAnimateError(
                 f"MagicAnimate DensePose: {hints.shape[0]} DensePose frames but the latent video has "
                 f"{layout.video_frames} frames. Use the same count for both: connect Prepare MagicAnimate Motion's "
                 f"frame_count output to the empty latent's batch size (or give a single DensePose frame).")
@@ -213,8 +214,8 @@ def _rows(value: torch.Tensor, rows: torch.Tensor | None, batch: int) -> torch.T
         return value.index_select(0, rows.to(value.device))
     if value.shape[0] == 1:
         return value.expand(rows.shape[0], *value.shape[1:])
-    raise ValueError(f"MagicAnimate DensePose: conditioning with {value.shape[0]} rows does not match the model "
-                     f"batch of {batch} rows.")
+    raise MagicAnimateError(f"MagicAnimate DensePose: conditioning with {value.shape[0]} rows does not match the model "
+                            f"batch of {batch} rows.")
 
 
 def _spread(control: dict[str, list], evaluated: list[int], sources: list[int], frames: int) -> dict[str, list]:
@@ -233,7 +234,7 @@ def apply_densepose(positive: list, negative: list, control_net: comfy.controlne
                     densepose: torch.Tensor, strength: float = 1.0, start_percent: float = 0.0,
                     end_percent: float = 1.0) -> tuple[list, list]:
     """Attach a frame-following DensePose ControlNet to both conditionings (copies; chains like core's node)."""
-    check_percent_range(start_percent, end_percent)
+    check_percent_range(start_percent, end_percent, "DensePose")
     hint = check_frames(densepose, "densepose").movedim(-1, 1)
     if strength == 0:
         return positive, negative

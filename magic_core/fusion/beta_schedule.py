@@ -12,6 +12,8 @@ from types import SimpleNamespace
 import comfy.model_sampling
 from comfy.model_patcher import ModelPatcher
 
+from ..errors import MagicAnimateError
+
 MAGICANIMATE_BETA = "sqrt_linear (MagicAnimate)"
 MODEL_DEFAULT_BETA = "model default"
 BETA_SCHEDULES = (MAGICANIMATE_BETA, MODEL_DEFAULT_BETA)
@@ -24,9 +26,10 @@ def magicanimate_model_sampling(model: ModelPatcher) -> comfy.model_sampling.Mod
     current = model.get_model_object("model_sampling")
     if not isinstance(current, comfy.model_sampling.ModelSamplingDiscrete) or isinstance(
             current, comfy.model_sampling.ModelSamplingDiscreteEDM):
-        raise ValueError(f"MagicAnimate fusion: beta_schedule '{MAGICANIMATE_BETA}' needs an SD1.5-style "
-                         f"discrete-time model, but this model samples with {type(current).__mro__[1].__name__}; "
-                         f"set beta_schedule to '{MODEL_DEFAULT_BETA}'.")
+        raise MagicAnimateError(f"MagicAnimate fusion: beta_schedule '{MAGICANIMATE_BETA}' needs an SD1.5-style "
+                                f"discrete-time model, but this model samples with "
+                                f"{type(current).__mro__[1].__name__}; "
+                                f"set beta_schedule to '{MODEL_DEFAULT_BETA}'.")
     settings = dict(getattr(model.model.model_config, "sampling_settings", {}) or {})
     settings.update(MAGICANIMATE_SAMPLING_SETTINGS)
     return type(current)(SimpleNamespace(sampling_settings=settings), zsnr=bool(getattr(current, "zsnr", False)))
@@ -35,8 +38,8 @@ def magicanimate_model_sampling(model: ModelPatcher) -> comfy.model_sampling.Mod
 def apply_beta_schedule(model: ModelPatcher, beta_schedule: str) -> ModelPatcher:
     """A clone of ``model`` sampling with ``beta_schedule`` (``model default`` returns a plain clone)."""
     if beta_schedule not in BETA_SCHEDULES:
-        raise ValueError(f"MagicAnimate fusion: beta_schedule '{beta_schedule}' is unknown; choose "
-                         f"'{MAGICANIMATE_BETA}' (the original's) or '{MODEL_DEFAULT_BETA}'.")
+        raise MagicAnimateError(f"MagicAnimate fusion: beta_schedule '{beta_schedule}' is unknown; choose "
+                                f"'{MAGICANIMATE_BETA}' (the original's) or '{MODEL_DEFAULT_BETA}'.")
     patched = model.clone()
     if beta_schedule == MAGICANIMATE_BETA:
         patched.add_object_patch("model_sampling", magicanimate_model_sampling(model))

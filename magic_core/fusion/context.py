@@ -25,6 +25,8 @@ from ..frame_contract import WINDOW_KEY, set_window
 from .weights import window_weights
 from .windows import FusionSettings, Window, context_windows
 
+log = logging.getLogger(__name__)
+
 WRAPPER_KEY = "magicanimate_fusion"
 CORE_WINDOW_KEY = "context_window"
 _MISSING = object()
@@ -140,8 +142,8 @@ def apply_fusion(model: comfy.model_patcher.ModelPatcher, settings: FusionSettin
     """A clone of ``model`` that samples videos window by window with ``settings``."""
     patched = model.clone()
     if patched.model_options.get("context_handler") is not None:
-        logging.warning("MagicAnimate fusion: the model already had a context handler (e.g. core's context "
-                        "windows); the fusion sampler's windows replace it.")
+        log.warning("MagicAnimate fusion: the model already had a context handler (e.g. core's context "
+                    "windows); the fusion sampler's windows replace it.")
         for wrapper_type, key in CORE_CONTEXT_WRAPPERS:  # they read attributes only core's handler has
             patched.remove_wrappers_with_key(wrapper_type, key)
     patched.model_options["context_handler"] = FusionContextHandler(settings)

@@ -16,6 +16,7 @@ import comfy.utils
 import torch
 
 from ..comfy_compat import LATENT_RATIO_KEYS, fix_empty_latent_channels
+from ..errors import MagicAnimateError
 from .beta_schedule import MAGICANIMATE_BETA, apply_beta_schedule
 from .context import apply_fusion
 from .windows import FusionSettings
@@ -30,25 +31,26 @@ def fusion_model(model: comfy.model_patcher.ModelPatcher, settings: FusionSettin
 def _check_inputs(latent: dict[str, Any], steps: int, sampler_name: str, scheduler: str, denoise: float) -> None:
     samples = latent.get("samples") if isinstance(latent, dict) else None
     if not isinstance(samples, torch.Tensor):
-        raise ValueError("MagicAnimate fusion: latent_image holds no 'samples' tensor; connect a LATENT "
-                         "(e.g. EmptyLatentImage with batch_size = number of frames, or VAEEncode of the frames).")
+        raise MagicAnimateError("MagicAnimate fusion: latent_image holds no 'samples' tensor; connect a LATENT "
+                                "(e.g. EmptyLatentImage with batch_size = number of frames, or VAEEncode of the "
+                                "frames).")
     if samples.ndim != 4:
-        raise ValueError(f"MagicAnimate fusion: latent_image has shape {tuple(samples.shape)}; it must be "
-                         f"[frames, channels, height, width] (an SD1.5 latent batch whose batch is the frames).")
+        raise MagicAnimateError(f"MagicAnimate fusion: latent_image has shape {tuple(samples.shape)}; it must be "
+                                f"[frames, channels, height, width] (an SD1.5 latent batch whose batch is the frames).")
     if samples.shape[0] < 1:
-        raise ValueError("MagicAnimate fusion: latent_image has 0 frames; set the latent's batch_size to the "
-                         "number of frames (at least 1).")
+        raise MagicAnimateError("MagicAnimate fusion: latent_image has 0 frames; set the latent's batch_size to the "
+                                "number of frames (at least 1).")
     if steps < 1:
-        raise ValueError(f"MagicAnimate fusion: steps is {steps}; it must be at least 1 (25 is the original).")
+        raise MagicAnimateError(f"MagicAnimate fusion: steps is {steps}; it must be at least 1 (25 is the original).")
     if not 0.0 <= denoise <= 1.0:
-        raise ValueError(f"MagicAnimate fusion: denoise is {denoise}; it must be between 0 and 1 "
-                         f"(1.0 = from pure noise, lower keeps more of latent_image).")
+        raise MagicAnimateError(f"MagicAnimate fusion: denoise is {denoise}; it must be between 0 and 1 "
+                                f"(1.0 = from pure noise, lower keeps more of latent_image).")
     if sampler_name not in comfy.samplers.KSampler.SAMPLERS:
-        raise ValueError(f"MagicAnimate fusion: sampler_name '{sampler_name}' is not a ComfyUI sampler; "
-                         f"use e.g. 'ddim' (the original).")
+        raise MagicAnimateError(f"MagicAnimate fusion: sampler_name '{sampler_name}' is not a ComfyUI sampler; "
+                                f"use e.g. 'ddim' (the original).")
     if scheduler not in comfy.samplers.KSampler.SCHEDULERS:
-        raise ValueError(f"MagicAnimate fusion: scheduler '{scheduler}' is not a ComfyUI scheduler; "
-                         f"use e.g. 'ddim_uniform' (the original).")
+        raise MagicAnimateError(f"MagicAnimate fusion: scheduler '{scheduler}' is not a ComfyUI scheduler; "
+                                f"use e.g. 'ddim_uniform' (the original).")
 
 
 def default_callback(model: comfy.model_patcher.ModelPatcher, steps: int) -> Callable:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
+from ..errors import MagicAnimateError
 from .windows import FUSE_METHODS
 
 
@@ -52,6 +53,6 @@ def window_weights(method: str, indices: Sequence[int], video_frames: int, overl
     elif method == "gaussian":
         weights = _gaussian(length)
     else:
-        raise ValueError(f"MagicAnimate fusion: fuse_method '{method}' is unknown; choose one of "
-                         f"{', '.join(FUSE_METHODS)}.")
+        raise MagicAnimateError(f"MagicAnimate fusion: fuse_method '{method}' is unknown; choose one of "
+                                f"{', '.join(FUSE_METHODS)}.")
     return torch.tensor(weights, dtype=torch.float32)

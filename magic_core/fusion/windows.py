@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import comfy.context_windows
 
+from ..errors import MagicAnimateError
+
 SCHEDULES = ("uniform", "uniform_shifting", "static")
 FUSE_METHODS = ("flat", "pyramid", "overlap_linear", "gaussian")
 
@@ -34,21 +36,21 @@ class FusionSettings:
 
     def __post_init__(self) -> None:
         if self.context_frames < 1:
-            raise ValueError(f"MagicAnimate fusion: context_frames is {self.context_frames}; it must be at least 1 "
-                             f"(16 is the original).")
+            raise MagicAnimateError(f"MagicAnimate fusion: context_frames is {self.context_frames}; it must be "
+                                    f"at least 1 (16 is the original).")
         if not 0 <= self.context_overlap < self.context_frames:
-            raise ValueError(f"MagicAnimate fusion: context_overlap is {self.context_overlap} with context_frames "
-                             f"{self.context_frames}; the overlap must be at least 0 and smaller than the window "
-                             f"(e.g. 4 for 16 frames).")
+            raise MagicAnimateError(f"MagicAnimate fusion: context_overlap is {self.context_overlap} with "
+                                    f"context_frames {self.context_frames}; the overlap must be at least 0 and smaller "
+                                    f"than the window (e.g. 4 for 16 frames).")
         if self.context_stride < 1:
-            raise ValueError(f"MagicAnimate fusion: context_stride is {self.context_stride}; it must be at least 1 "
-                             f"(1 = no dilated passes, the original).")
+            raise MagicAnimateError(f"MagicAnimate fusion: context_stride is {self.context_stride}; it must be "
+                                    f"at least 1 (1 = no dilated passes, the original).")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"MagicAnimate fusion: schedule '{self.schedule}' is unknown; choose one of "
-                             f"{', '.join(SCHEDULES)}.")
+            raise MagicAnimateError(f"MagicAnimate fusion: schedule '{self.schedule}' is unknown; choose one of "
+                                    f"{', '.join(SCHEDULES)}.")
         if self.fuse_method not in FUSE_METHODS:
-            raise ValueError(f"MagicAnimate fusion: fuse_method '{self.fuse_method}' is unknown; choose one of "
-                             f"{', '.join(FUSE_METHODS)}.")
+            raise MagicAnimateError(f"MagicAnimate fusion: fuse_method '{self.fuse_method}' is unknown; choose one of "
+                                    f"{', '.join(FUSE_METHODS)}.")
 
 
 def uniform_windows(frames: int, context: int, overlap: int, stride: int = 1, closed_loop: bool = True,
@@ -83,7 +85,7 @@ def static_windows(frames: int, context: int, overlap: int) -> list[Window]:
 def context_windows(frames: int, settings: FusionSettings, step: int = 0) -> list[Window]:
     """The windows of denoising step ``step`` for a video of ``frames`` frames."""
     if frames < 1:
-        raise ValueError(f"MagicAnimate fusion: the latent has {frames} frames; it needs at least one.")
+        raise MagicAnimateError(f"MagicAnimate fusion: the latent has {frames} frames; it needs at least one.")
     if settings.schedule == "static":
         return static_windows(frames, settings.context_frames, settings.context_overlap)
     return uniform_windows(frames, settings.context_frames, settings.context_overlap, settings.context_stride,

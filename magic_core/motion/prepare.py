@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..errors import MagicAnimateError
 from ..image_batch import check_frames
 from .palette import DENSEPOSE_BACKGROUND
 
@@ -13,10 +14,11 @@ FIT_MODES = ("crop", "pad", "stretch")
 def select_frames(frames: torch.Tensor, start_frame: int, frame_count: int, every_nth: int) -> torch.Tensor:
     """Frames ``start_frame, start_frame + every_nth, ...``; at most ``frame_count`` of them (0 = all)."""
     if every_nth < 1:
-        raise ValueError(f"every_nth must be at least 1, got {every_nth}.")
+        raise MagicAnimateError(f"MagicAnimate motion: every_nth must be at least 1, got {every_nth}.")
     if not 0 <= start_frame < frames.shape[0]:
-        raise ValueError(f"start_frame {start_frame} is outside the input's {frames.shape[0]} frames "
-                         f"(valid: 0..{frames.shape[0] - 1}); set start_frame to a frame inside the video.")
+        raise MagicAnimateError(f"MagicAnimate motion: start_frame {start_frame} is outside the input's "
+                                f"{frames.shape[0]} frames (valid: 0..{frames.shape[0] - 1}); set start_frame to a "
+                                f"frame inside the video.")
     chosen = frames[start_frame::every_nth]
     return chosen[:frame_count] if frame_count > 0 else chosen
 
@@ -25,11 +27,11 @@ def fit_frames(frames: torch.Tensor, width: int, height: int, fit: str) -> torch
     """Resize frames to ``width`` x ``height``: ``crop`` (cover, centre crop), ``pad`` (contain, padded with the
     DensePose background colour) or ``stretch`` (ignore the aspect ratio)."""
     if fit not in FIT_MODES:
-        raise ValueError(f"fit must be one of {FIT_MODES}, got {fit!r}.")
+        raise MagicAnimateError(f"MagicAnimate motion: fit must be one of {FIT_MODES}, got {fit!r}.")
     for label, value in (("width", width), ("height", height)):
         if value < 8 or value % 8:
-            raise ValueError(f"{label} {value} is not a positive multiple of 8 (the VAE works in 8-pixel steps); "
-                             f"use e.g. {max(8, round(value / 8) * 8)}.")
+            raise MagicAnimateError(f"MagicAnimate motion: {label} {value} is not a positive multiple "
+                                    f"of 8 (the VAE works in 8-pixel steps); use e.g. {max(8, round(value / 8) * 8)}.")
     src_h, src_w = frames.shape[1:3]
     if fit == "stretch":
         return _resize(frames, height, width)

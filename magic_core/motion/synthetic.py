@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from ..errors import MagicAnimateError
 from .palette import colorize_parts
 
 MOTIONS = ("walk", "wave", "turn")
@@ -60,9 +61,9 @@ def _pose(motion: str, phase: float) -> tuple[dict[str, tuple[float, float]], fl
 def render_part_indices(width: int, height: int, frame_count: int, motion: str, seed: int) -> torch.Tensor:
     """``[frames, H, W]`` int64 maps of DensePose fine-part indices (0 = background) of a moving figure."""
     if motion not in MOTIONS:
-        raise ValueError(f"motion must be one of {MOTIONS}, got {motion!r}.")
+        raise MagicAnimateError(f"MagicAnimate motion: motion must be one of {MOTIONS}, got {motion!r}.")
     if frame_count < 1:
-        raise ValueError(f"frame_count must be at least 1, got {frame_count}.")
+        raise MagicAnimateError(f"MagicAnimate motion: frame_count must be at least 1, got {frame_count}.")
     rng = torch.Generator().manual_seed(int(seed))
     r = torch.rand(5, generator=rng)
     unit = min(width, height) / (5.2 + 0.8 * r[0].item())      # body units -> pixels

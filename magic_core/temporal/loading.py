@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..checkpoints import CheckpointError, read_state_dict, strip_prefixes
+from ..checkpoints import FileKind, read_state_dict, strip_prefixes
 from .module import GROUPS, HEADS, sinusoidal_encoding
 
 PREFIXES = ("module.", "unet.", "model.diffusion_model.")
@@ -22,6 +22,7 @@ ATTN = "temporal_transformer.transformer_blocks.0.attention_blocks"
 BLOCK = "temporal_transformer.transformer_blocks.0"
 CONTROLNET_MARKERS = ("controlnet_cond_embedding", "input_hint_block", "controlnet_down_blocks", "zero_convs",
                       "controlnet_mid_block", "middle_block_out")
+TEMPORAL_FILE = FileKind("temporal attention", "MagicAnimate/temporal_attention/temporal_attention.ckpt")
 SD_MARKERS = ("model.diffusion_model.", "first_stage_model.", "cond_stage_model.", "conditioner.",
               "conv_in.weight", "input_blocks.0.0.weight", "time_embedding.linear_1.weight")
 
@@ -76,7 +77,7 @@ def expected_shapes(channels: int, max_frames: int) -> dict[str, tuple[int, ...]
 def load_temporal_file(path: str) -> TemporalWeights:
     """Read, check and describe the temporal attention file at ``path``."""
     name = os.path.basename(path)
-    raw = strip_prefixes(read_state_dict(path, "temporal attention file"), PREFIXES)
+    raw = strip_prefixes(read_state_dict(path, TEMPORAL_FILE), PREFIXES)
     return check_temporal_state_dict(raw, name)
 
 
@@ -84,19 +85,19 @@ def check_temporal_state_dict(raw: Mapping[str, torch.Tensor], name: str) -> Tem
     """Keep the motion-module keys of ``raw`` and check them against the SD1.5 layout."""
     motion = {k: v for k, v in raw.items() if SLOT_RE.match(k)}
     if not motion:
-        raise CheckpointError(_not_motion_message(raw, name))
+        raise TEMPORAL_FILE.error(_not_motion_message(raw, name))
     slots_found = {SLOT_RE.match(k).group(1) for k in motion}
     _reject_sdxl(slots_found, motion, name)
     mid = any(s.startswith("mid_block.") for s in slots_found)
     slots = expected_slots(mid)
     missing_slots = [s for s in slots if s not in slots_found]
     if missing_slots:
-        raise CheckpointError(
-            f"The temporal attention file '{name}' is incomplete: motion modules {_few(missing_slots)} are missing "
+        raise TEMPORAL_FILE.error(
+            f"the file '{name}' is incomplete: motion modules {_few(missing_slots)} are missing "
             f"(an SD1.5 temporal file has {len(slots)}). The file is damaged or of another kind; download it again.")
     extra = sorted(slots_found - set(slots))
     if extra:
-        raise CheckpointError(f"The temporal attention file '{name}' has motion modules {_few(extra)} that the SD1.5 "
+        raise TEMPORAL_FILE.error(f"the file '{name}' has motion modules {_few(extra)} that the SD1.5 "
                               f"layout does not have; it was made for a different UNet.")
     widths = {s: _width(motion, s, name) for s in slots}
     max_frames = _max_frames(motion, slots[0], name)
@@ -117,14 +118,14 @@ def check_temporal_state_dict(raw: Mapping[str, torch.Tensor], name: str) -> Tem
             else:
                 state_dict[full] = tensor
     if missing:
-        raise CheckpointError(f"The temporal attention file '{name}' lacks {len(missing)} expected keys, e.g. "
+        raise TEMPORAL_FILE.error(f"the file '{name}' lacks {len(missing)} expected keys, e.g. "
                               f"{_few(missing)}; it is truncated or not a MagicAnimate/AnimateDiff SD1.5 file.")
     if wrong:
-        raise CheckpointError(f"The temporal attention file '{name}' has tensors of unexpected shape: {_few(wrong)}; "
+        raise TEMPORAL_FILE.error(f"the file '{name}' has tensors of unexpected shape: {_few(wrong)}; "
                               f"it is not a MagicAnimate/AnimateDiff SD1.5 temporal file.")
     unused = sorted(set(motion) - set(state_dict))
     if unused:
-        raise CheckpointError(f"The temporal attention file '{name}' has keys this temporal module does not use, "
+        raise TEMPORAL_FILE.error(f"the file '{name}' has keys this temporal module does not use, "
                               f"e.g. {_few(unused)}; it is a different motion module design.")
     variant = (f"{'AnimateDiff v2/v3 layout (mid block)' if mid else 'MagicAnimate / AnimateDiff v1 layout'}, "
                f"{max_frames}-frame positional encoding")
@@ -134,11 +135,11 @@ def check_temporal_state_dict(raw: Mapping[str, torch.Tensor], name: str) -> Tem
 def _width(motion: Mapping[str, torch.Tensor], slot: str, name: str) -> int:
     norm = motion.get(f"{slot}.temporal_transformer.norm.weight")
     if norm is None or norm.ndim != 1:
-        raise CheckpointError(f"The temporal attention file '{name}' lacks {slot}.temporal_transformer.norm.weight; "
+        raise TEMPORAL_FILE.error(f"the file '{name}' lacks {slot}.temporal_transformer.norm.weight; "
                               f"it is truncated or not a MagicAnimate/AnimateDiff SD1.5 file.")
     width = int(norm.shape[0])
     if width % GROUPS or width % HEADS:
-        raise CheckpointError(f"The temporal attention file '{name}' has width {width} at {slot}, which is not a "
+        raise TEMPORAL_FILE.error(f"the file '{name}' has width {width} at {slot}, which is not a "
                               f"multiple of {GROUPS} groups and {HEADS} heads; it is not a temporal attention file.")
     return width
 
@@ -148,7 +149,7 @@ def _max_frames(motion: Mapping[str, torch.Tensor], slot: str, name: str) -> int
     if pe is None:
         return 24  # v1 files saved without the buffer: the original's 24-frame sinusoidal encoding
     if pe.ndim != 3:
-        raise CheckpointError(f"The temporal attention file '{name}' has a positional encoding of shape "
+        raise TEMPORAL_FILE.error(f"the file '{name}' has a positional encoding of shape "
                               f"{tuple(pe.shape)} at {slot}; expected [1, frames, channels].")
     return int(pe.shape[1])
 
@@ -157,8 +158,8 @@ def _reject_sdxl(slots: set[str], motion: Mapping[str, torch.Tensor], name: str)
     down = {int(s.split(".")[1]) for s in slots if s.startswith("down_blocks.")}
     widths = {int(v.shape[0]) for k, v in motion.items() if k.endswith("temporal_transformer.norm.weight")}
     if down and max(down) < SD15_DOWN_BLOCKS - 1 and (1280 in widths or len(down) == 3):
-        raise CheckpointError(
-            f"The temporal attention file '{name}' is an SDXL motion module ({len(down)} down blocks, widths "
+        raise TEMPORAL_FILE.error(
+            f"the file '{name}' is an SDXL motion module ({len(down)} down blocks, widths "
             f"{sorted(widths)}); MagicAnimate needs an SD1.5 temporal file (4 down blocks, e.g. MagicAnimate's "
             f"temporal_attention.ckpt or AnimateDiff mm_sd_v15*).")
 
@@ -166,12 +167,12 @@ def _reject_sdxl(slots: set[str], motion: Mapping[str, torch.Tensor], name: str)
 def _not_motion_message(raw: Mapping[str, torch.Tensor], name: str) -> str:
     keys = list(raw)
     if any(m in k for k in keys for m in CONTROLNET_MARKERS):
-        return (f"The file '{name}' is a ControlNet, not a temporal attention file; load it with a ControlNet "
+        return (f"the file '{name}' is a ControlNet, not a temporal attention file; load it with a ControlNet "
                 f"loader and pick MagicAnimate/temporal_attention/temporal_attention.ckpt here.")
     if any(k.startswith(m) or k == m for k in keys for m in SD_MARKERS) or any(".resnets." in k for k in keys):
-        return (f"The file '{name}' is a Stable Diffusion checkpoint/UNet, not a temporal attention file; load it "
+        return (f"the file '{name}' is a Stable Diffusion checkpoint/UNet, not a temporal attention file; load it "
                 f"with Load Checkpoint and pick MagicAnimate/temporal_attention/temporal_attention.ckpt here.")
-    return (f"The file '{name}' has no motion-module keys (down_blocks.N.motion_modules.M...); it is not a "
+    return (f"the file '{name}' has no motion-module keys (down_blocks.N.motion_modules.M...); it is not a "
             f"temporal attention file. Pick MagicAnimate/temporal_attention/temporal_attention.ckpt.")
 
 

@@ -20,10 +20,13 @@ from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock, Upsample
 from comfy.model_patcher import ModelPatcher
 from torch import nn
 
+from ..errors import MagicAnimateError
 from ..frame_contract import frame_layout
 from .groupnorm import cross_frame_norm_wrapper
 from .loading import TemporalWeights
 from .module import MotionModule, MotionModuleSet
+
+log = logging.getLogger(__name__)
 
 KEY = "magicanimate_temporal"
 CHILD_NAME = "magicanimate_temporal"
@@ -47,9 +50,9 @@ def temporal_slot_forward(layer: TemporalSlot, x: torch.Tensor, emb: Any, contex
     layout = frame_layout(transformer_options, x.shape[0])
     max_frames = layer.motion.max_frames
     if layout.frames > max_frames:
-        raise ValueError(f"MagicAnimate temporal attention: a window of {layout.frames} frames is longer than the "
-                         f"{max_frames}-frame positional encoding of '{layer.file_name}'. Use windows of at most "
-                         f"{max_frames} frames (the fusion sampler's context_frames) or fewer frames.")
+        raise MagicAnimateError(f"MagicAnimate temporal attention: a window of {layout.frames} frames is longer than "
+                                f"the {max_frames}-frame positional encoding of '{layer.file_name}'. Use windows of at "
+                                f"most {max_frames} frames (the fusion sampler's context_frames) or fewer frames.")
     if layer.strength == 0.0:
         return x
     video = x.view(len(layout.chunks), layout.frames, *x.shape[1:])
@@ -89,16 +92,17 @@ def check_fits(unet: nn.Module, weights: TemporalWeights) -> None:
     try:
         positions = unet_slot_positions(unet, weights.has_mid_block)
     except (AttributeError, IndexError, TypeError) as exc:
-        raise ValueError(f"MagicAnimate temporal attention '{weights.name}' needs an SD1.5-layout UNet; this model "
-                         f"is not one ({exc}). Connect an SD1.5 checkpoint's MODEL.") from exc
+        raise MagicAnimateError(f"MagicAnimate temporal attention: '{weights.name}' needs an SD1.5-layout "
+                                f"UNet; this model is not one ({exc}). Connect an SD1.5 checkpoint's MODEL.") from exc
     if set(positions) != set(weights.widths):
-        raise ValueError(f"MagicAnimate temporal attention '{weights.name}' has {len(weights.widths)} motion "
-                         f"modules but this model has {len(positions)} places for them; connect an SD1.5 model.")
+        raise MagicAnimateError(f"MagicAnimate temporal attention: '{weights.name}' has {len(weights.widths)} motion "
+                                f"modules but this model has {len(positions)} places for them; connect an SD1.5 model.")
     for slot, (block, _) in positions.items():
         if block_width(block) != weights.widths[slot]:
-            raise ValueError(f"MagicAnimate temporal attention '{weights.name}' has width {weights.widths[slot]} at "
-                             f"{slot} but the model's block there has {block_width(block)} channels: the file is "
-                             f"for a different model. Connect an SD1.5 model (or the matching temporal file).")
+            raise MagicAnimateError(f"MagicAnimate temporal attention: '{weights.name}' has width "
+                                    f"{weights.widths[slot]} at {slot} but the model's block there has "
+                                    f"{block_width(block)} channels: the file is for a different model. Connect an "
+                                    f"SD1.5 model (or the matching temporal file).")
 
 
 def temporal_patcher(weights: TemporalWeights, model: ModelPatcher) -> ModelPatcher:
@@ -116,8 +120,8 @@ def temporal_patcher(weights: TemporalWeights, model: ModelPatcher) -> ModelPatc
         modules.load_state_dict(weights.state_dict, strict=True)
         patcher = ModelPatcher(modules, load_device=model.load_device, offload_device=model.offload_device)
         weights.built[cache_key] = patcher
-        logging.info("MagicAnimate: temporal attention '%s' (%s) built in %s.", weights.name, weights.variant,
-                     weight_dtype)
+        log.info("MagicAnimate: temporal attention '%s' (%s) built in %s.", weights.name, weights.variant,
+                 weight_dtype)
     return patcher
 
 

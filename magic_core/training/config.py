@@ -12,12 +12,14 @@ from typing import Any
 
 import yaml
 
+from ..errors import MagicAnimateError
+
 STAGES = (1, 2)
 MIXED_PRECISION = ("no", "bf16", "fp16")
 BAD_SAMPLE_POLICIES = ("skip", "stop")
 
 
-class ConfigError(ValueError):
+class ConfigError(MagicAnimateError):
     """A training config that cannot be used; the message names the setting."""
 
 
@@ -63,7 +65,7 @@ class TrainConfig:
         """Check ranges and combinations; returns ``self``."""
         def need(ok: bool, message: str) -> None:
             if not ok:
-                raise ConfigError(f"training config: {message}")
+                raise ConfigError(f"MagicAnimate training config: {message}")
 
         need(self.stage in STAGES, f"stage must be 1 or 2, got {self.stage!r}")
         need(self.width % 8 == 0 and self.height % 8 == 0 and self.width >= 8 and self.height >= 8,
@@ -90,8 +92,8 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     known = {f.name: f for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ConfigError(f"training config: unknown settings {unknown}; see magic_core/training/default_config.yaml "
-                          "for the valid names.")
+        raise ConfigError(f"MagicAnimate training config: unknown settings {unknown}; see "
+                          f"magic_core/training/default_config.yaml for the valid names.")
     typed: dict[str, Any] = {}
     defaults = TrainConfig()
     for key, value in values.items():
@@ -101,7 +103,8 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
         try:
             typed[key] = type(default)(value) if not isinstance(default, bool) else _as_bool(value)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"training config: {key} = {value!r} is not a valid {type(default).__name__}") from exc
+            raise ConfigError(f"MagicAnimate training config: {key} = {value!r} is not a valid "
+                              f"{type(default).__name__}") from exc
     return TrainConfig(**typed)
 
 
@@ -110,7 +113,7 @@ def _as_bool(value: Any) -> bool:
         return value
     if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
         return value.lower() in ("true", "yes", "on", "1")
-    raise ValueError(value)
+    raise ConfigError(f"MagicAnimate training config: {value!r} is not a yes/no value")
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
@@ -120,7 +123,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         with open(path, encoding="utf-8") as f:
             loaded = yaml.safe_load(f) or {}
         if not isinstance(loaded, dict):
-            raise ConfigError(f"training config '{path}' is not a mapping of setting: value")
+            raise ConfigError(f"MagicAnimate training config: '{path}' is not a mapping of setting: value")
         values.update(loaded)
     values.update(overrides or {})
     return config_from_dict(values)

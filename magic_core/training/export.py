@@ -17,7 +17,9 @@ import comfy.utils
 import safetensors.torch
 import torch
 
-from ..densepose.loader import HINT_EMBEDDING_CHANNELS, controlnet_key_map, controlnet_unet_config
+from ..densepose.loader import controlnet_key_map
+from ..diffusers_config import HINT_EMBEDDING_CHANNELS, controlnet_unet_config
+from ..errors import MagicAnimateError
 
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 TEMPORAL_NAME = "temporal_attention.safetensors"
@@ -29,7 +31,8 @@ def _levels(unet_config: dict[str, Any]) -> tuple[list[int], int]:
     layers = unet_config["num_res_blocks"]
     layers = list(layers) if isinstance(layers, (list, tuple)) else [layers] * len(widths)
     if len(set(layers)) != 1:
-        raise ValueError(f"only UNets with the same number of layers per block can be exported, got {layers}")
+        raise MagicAnimateError(f"MagicAnimate training export: only UNets with the same number of layers per block "
+                                f"can be exported, got {layers}")
     return widths, layers[0]
 
 
@@ -97,8 +100,8 @@ def save_appearance_encoder(comfy_state: dict[str, torch.Tensor], unet_config: d
     to_diffusers = {comfy_key: diff_key for diff_key, comfy_key in comfy.utils.unet_to_diffusers(unet_config).items()}
     unmapped = sorted(k for k in comfy_state if k not in to_diffusers)
     if unmapped:
-        raise ValueError(f"appearance encoder export: {len(unmapped)} weights have no diffusers name, e.g. "
-                         f"{unmapped[:3]}")
+        raise MagicAnimateError(f"MagicAnimate training export: the appearance encoder has {len(unmapped)} weights "
+                                f"with no diffusers name, e.g. {unmapped[:3]}")
     weights = {to_diffusers[k]: v for k, v in comfy_state.items() if not to_diffusers[k].startswith(skip_prefixes)}
     return _write(folder, weights, diffusers_unet_config(unet_config))
 
@@ -115,7 +118,8 @@ def save_controlnet(comfy_state: dict[str, torch.Tensor], unet_config: dict[str,
     to_diffusers = {comfy_key: diff_key for diff_key, comfy_key in keys.items()}
     unmapped = sorted(k for k in comfy_state if k not in to_diffusers)
     if unmapped:
-        raise ValueError(f"ControlNet export: {len(unmapped)} weights have no diffusers name, e.g. {unmapped[:3]}")
+        raise MagicAnimateError(f"MagicAnimate training export: the ControlNet has {len(unmapped)} weights with no "
+                                f"diffusers name, e.g. {unmapped[:3]}")
     return _write(folder, {to_diffusers[k]: v for k, v in comfy_state.items()}, config)
 
 

@@ -10,17 +10,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import MagicAnimateError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
 
 
-class BadSampleError(ValueError):
+class BadSampleError(MagicAnimateError):
     """A data item that must not be trained on; ``path`` names the offending file."""
 
     def __init__(self, path: str | Path, reason: str):
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"bad training data '{self.path}': {reason}")
+        super().__init__(f"MagicAnimate training: bad training data '{self.path}': {reason}")
 
 
 def frame_files(folder: Path) -> list[Path]:

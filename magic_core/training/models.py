@@ -25,13 +25,13 @@ from torch import nn
 from ..appearance.blocks import fused_blocks, pair_blocks, transformer_blocks
 from ..appearance.loading import AppearanceEncoder, load_appearance_encoder
 from ..appearance.reference import ReferenceAttentionPatch
-from ..densepose.loader import controlnet_unet_config, load_densepose_controlnet
-from ..diffusers_config import read_config_json, unet_config_from_diffusers
+from ..densepose.loader import load_densepose_controlnet
+from ..diffusers_config import controlnet_unet_config, read_config_json, unet_config_from_diffusers
 from ..temporal.loading import TemporalWeights, check_temporal_state_dict, load_temporal_file
 from ..temporal.module import MotionModuleSet, sinusoidal_encoding
 from ..temporal.patch import KEY as TEMPORAL_KEY
 from ..temporal.patch import apply_temporal_attention, block_width, unet_slot_positions
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .export import diffusers_controlnet_config, save_appearance_encoder
 
 log = logging.getLogger(__name__)
@@ -68,12 +68,12 @@ class TrainingModels:
 def load_base_models(config: TrainConfig) -> BaseModels:
     """The SD1.5 checkpoint of ``config.base_checkpoint`` with its VAE and the prompt's embedding."""
     if not config.base_checkpoint:
-        raise ValueError("training config: base_checkpoint (a full SD1.5 checkpoint file) is not set")
+        raise ConfigError("MagicAnimate training config: base_checkpoint (a full SD1.5 checkpoint file) is not set")
     model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(
         config.base_checkpoint, output_vae=True, output_clip=True, model_options={"dtype": torch.float32})
     if clip is None or vae is None:
-        raise ValueError(f"base_checkpoint '{config.base_checkpoint}' has no text encoder or no VAE; use a full "
-                         f"SD1.5 checkpoint (UNet + CLIP + VAE)")
+        raise ConfigError(f"MagicAnimate training config: base_checkpoint '{config.base_checkpoint}' has no text "
+                          f"encoder or no VAE; use a full SD1.5 checkpoint (UNet + CLIP + VAE)")
     return BaseModels(model, vae, text_embedding(clip, config.prompt))
 
 

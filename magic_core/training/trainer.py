@@ -13,6 +13,7 @@ import comfy.model_management
 import torch
 from tqdm import tqdm
 
+from ..errors import MagicAnimateError
 from .config import TrainConfig, save_config
 from .dataset import SampleSource, TrainingSample, scan_dataset
 from .export import save_appearance_encoder, save_controlnet, save_temporal
@@ -94,8 +95,8 @@ class Trainer:
             return False
         state = load_state(folder, self.models.trainable)
         if state["stage"] != self.config.stage:
-            raise ValueError(f"{folder} holds a stage {state['stage']} checkpoint but this is stage "
-                             f"{self.config.stage}; use another output_dir")
+            raise MagicAnimateError(f"MagicAnimate training: {folder} holds a stage {state['stage']} checkpoint but "
+                                    f"this is stage {self.config.stage}; use another output_dir")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.generator.set_state(state["generator"])
