@@ -135,6 +135,12 @@ class ComfyServer:
     def interrupt(self) -> None:
         self._request("/interrupt", {})
 
+    def free_memory(self, settle: float = 2.0) -> None:
+        """What ComfyUI's "Free model and node cache" button does (``POST /free``): unload every model and
+        clear the node output caches; the prompt worker acts on it when it next wakes."""
+        self._request("/free", {"unload_models": True, "free_memory": True})
+        time.sleep(settle)
+
     def output_files(self, entry: dict[str, Any]) -> list[Path]:
         """Files the prompt's output nodes saved (images, animated images, videos), as local paths."""
         files = []
