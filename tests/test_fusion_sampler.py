@@ -9,6 +9,7 @@ from harness.fixtures_fusion import empty_latent
 from harness.tiny_models import tiny_sd15_patcher
 
 from magic_core.fusion_context import WRAPPER_KEY, FusionContextHandler
+from magic_core.fusion_noise import NOISE_INDEPENDENT
 from magic_core.fusion_sigmas import MAGICANIMATE_BETA, MODEL_DEFAULT_BETA, apply_beta_schedule
 from magic_core.fusion_windows import FusionSettings, context_windows
 from magic_core.sampling import fusion_sample
@@ -33,10 +34,11 @@ def ksampler(model, conds, latent, seed=1, steps=STEPS, cfg=7.5, sampler="ddim",
 
 
 def fused(model, conds, latent, settings=None, seed=1, steps=STEPS, sampler="ddim", scheduler="ddim_uniform",
-          denoise=1.0, beta=MAGICANIMATE_BETA, **kwargs) -> torch.Tensor:
+          denoise=1.0, beta=MAGICANIMATE_BETA, noise=NOISE_INDEPENDENT, **kwargs) -> torch.Tensor:
+    """The fusion sampler with KSampler's noise (independent per frame), to compare with KSampler."""
     return fusion_sample(model, conds[0], conds[1], latent, seed=seed, steps=steps, cfg=7.5, sampler_name=sampler,
                          scheduler=scheduler, denoise=denoise, settings=settings or FusionSettings(),
-                         beta_schedule=beta, progress=False, **kwargs)["samples"]
+                         beta_schedule=beta, progress=False, noise=noise, **kwargs)["samples"]
 
 
 def test_magicanimate_beta_schedule_walks_the_original_timesteps():
