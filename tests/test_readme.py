@@ -28,3 +28,15 @@ def test_troubleshooting_table_matches_the_observed_bad_input_matrix():
     missing = [row for row in matrix if row not in _table_rows(section)]
     assert not missing, ("README's troubleshooting table is out of date; paste tests/bad_input_matrix.md's table "
                          f"into it. First missing row: {missing[0]}")
+
+
+def test_node_table_lists_every_input():
+    nodes_section = README[README.index("## Nodes"):README.index("## Workflows")]
+    missing = []
+    for source in (REPO / "nodes").glob("*.py"):
+        for schema in source.read_text().split('node_id="')[1:]:
+            node_id = schema.split('"', 1)[0]
+            inputs = re.findall(r'io\.\w+\.Input\(\s*"(\w+)"', schema.split("outputs=", 1)[0])
+            row = next((line for line in nodes_section.splitlines() if line.startswith(f"| `{node_id}` |")), "")
+            missing += [f"{node_id}.{name}" for name in inputs if f"`{name}`" not in row]
+    assert not missing, f"inputs missing from the README's node table: {missing}"
