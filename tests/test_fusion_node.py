@@ -18,23 +18,28 @@ NODE_ID = "MagicAnimateFusionSampler"
 DEFAULTS = {"seed": 0, "steps": 25, "cfg": 7.5, "sampler_name": "ddim", "scheduler": "ddim_uniform", "denoise": 1.0,
             "context_frames": 16, "context_overlap": 4, "context_stride": 1, "closed_loop": True,
             "schedule": "uniform", "fuse_method": "flat", "beta_schedule": "sqrt_linear (MagicAnimate)"}
+OPTIONAL = {"noise": "shared (MagicAnimate)"}  # optional: saved workflows from before it get the default
 
 
 def test_node_schema_defaults_and_tooltips(comfy_host):
     node = comfy_host.NODE_CLASS_MAPPINGS[NODE_ID]
     required = node.INPUT_TYPES()["required"]
+    optional = node.INPUT_TYPES()["optional"]
     assert list(required) == ["model", "positive", "negative", "latent_image", *DEFAULTS]
-    for name, spec in required.items():
+    assert list(optional) == list(OPTIONAL)
+    for name, spec in {**required, **optional}.items():
         assert spec[1].get("tooltip"), f"{name} has no tooltip"
-        if name in DEFAULTS:
-            assert spec[1].get("default") == DEFAULTS[name], name
+        if name in DEFAULTS or name in OPTIONAL:
+            assert spec[1].get("default") == {**DEFAULTS, **OPTIONAL}[name], name
+
     def options(name: str) -> list:
-        spec = required[name]
+        spec = {**required, **optional}[name]
         return spec[1]["options"] if spec[0] == "COMBO" else spec[0]
 
     assert {"uniform", "uniform_shifting", "static"} == set(options("schedule"))
     assert {"flat", "pyramid", "overlap_linear", "gaussian"} == set(options("fuse_method"))
     assert "dpmpp_2m" in options("sampler_name") and "karras" in options("scheduler")
+    assert ["shared (MagicAnimate)", "independent"] == list(options("noise"))
     assert tuple(node.RETURN_TYPES) == ("LATENT",)
 
 
@@ -46,6 +51,11 @@ def test_node_runs_the_core_sampler(comfy_host, fusion_conds):
     expected = fusion_sample(tiny_sd15_patcher(0), *fusion_conds, latent, seed=3, steps=2, progress=False,
                              settings=FusionSettings(8, 2, 1, True, "uniform", "pyramid"))
     assert torch.equal(out["samples"], expected["samples"]) and out["samples"].shape == (20, 4, 4, 4)
+    independent = node.execute(tiny_sd15_patcher(0), *fusion_conds, latent, **args, noise="independent").result[0]
+    expected = fusion_sample(tiny_sd15_patcher(0), *fusion_conds, latent, seed=3, steps=2, progress=False,
+                             settings=FusionSettings(8, 2, 1, True, "uniform", "pyramid"), noise="independent")
+    assert torch.equal(independent["samples"], expected["samples"])
+    assert not torch.equal(independent["samples"], out["samples"])
 
 
 def fusion_workflow(frames: int, **sampler_inputs) -> dict:
@@ -79,6 +89,18 @@ def test_48_frames_through_a_real_server(comfy_server):
     assert torch.isfinite(latent).all() and latent.abs().sum() > 0
     # every frame was denoised (no frame left at its empty input), windows wrapped around the end
     assert (latent.flatten(1).abs().amax(1) > 0).all()
+
+
+def test_workflow_without_the_noise_input_gets_the_shared_default(comfy_server):
+    """API workflows saved before the ``noise`` input still validate, and sample as with its default."""
+    settings = {"steps": 1, "context_frames": 8, "context_overlap": 2, "seed": 5}
+    (old,) = saved_latents(comfy_server, comfy_server.run(fusion_workflow(20, **settings)))
+    (explicit,) = saved_latents(comfy_server, comfy_server.run(
+        fusion_workflow(20, **settings, noise="shared (MagicAnimate)")))
+    (independent,) = saved_latents(comfy_server, comfy_server.run(
+        fusion_workflow(20, **settings, noise="independent")))
+    assert old.shape == (20, 4, 4, 4) and torch.equal(old, explicit)
+    assert not torch.equal(old, independent)
 
 
 def test_bad_overlap_through_the_server_names_the_input(comfy_server):

@@ -12,6 +12,7 @@ from harness.tiny_models import tiny_sd15_patcher
 
 from magic_core.fusion.beta_schedule import MAGICANIMATE_BETA, MODEL_DEFAULT_BETA, apply_beta_schedule
 from magic_core.fusion.context import WRAPPER_KEY, FusionContextHandler
+from magic_core.fusion.noise import NOISE_INDEPENDENT
 from magic_core.fusion.sampler import fusion_sample
 from magic_core.fusion.windows import FusionSettings, context_windows
 
@@ -35,10 +36,11 @@ def ksampler(model, conds, latent, seed=1, steps=STEPS, cfg=7.5, sampler="ddim",
 
 
 def fused(model, conds, latent, settings=None, seed=1, steps=STEPS, sampler="ddim", scheduler="ddim_uniform",
-          denoise=1.0, beta=MAGICANIMATE_BETA, **kwargs) -> torch.Tensor:
+          denoise=1.0, beta=MAGICANIMATE_BETA, noise=NOISE_INDEPENDENT, **kwargs) -> torch.Tensor:
+    """The fusion sampler with KSampler's noise (independent per frame), to compare with KSampler."""
     return fusion_sample(model, conds[0], conds[1], latent, seed=seed, steps=steps, cfg=7.5, sampler_name=sampler,
                          scheduler=scheduler, denoise=denoise, settings=settings or FusionSettings(),
-                         beta_schedule=beta, progress=False, **kwargs)["samples"]
+                         beta_schedule=beta, progress=False, noise=noise, **kwargs)["samples"]
 
 
 def test_magicanimate_beta_schedule_walks_the_original_timesteps():

@@ -37,3 +37,15 @@ def test_where_things_live_lists_every_file_of_the_pack():
              for p in (REPO / folder).rglob("*.py")} | {"__init__.py"}
     assert sorted(files - listed) == [], "files missing from README's 'Where things live'"
     assert sorted(listed - files) == [], "README's 'Where things live' lists files that do not exist"
+
+
+def test_node_table_lists_every_input():
+    nodes_section = README[README.index("## Nodes"):README.index("## Workflows")]
+    missing = []
+    for source in (REPO / "nodes").glob("*.py"):
+        for schema in source.read_text().split('node_id="')[1:]:
+            node_id = schema.split('"', 1)[0]
+            inputs = re.findall(r'io\.\w+\.Input\(\s*"(\w+)"', schema.split("outputs=", 1)[0])
+            row = next((line for line in nodes_section.splitlines() if line.startswith(f"| `{node_id}` |")), "")
+            missing += [f"{node_id}.{name}" for name in inputs if f"`{name}`" not in row]
+    assert not missing, f"inputs missing from the README's node table: {missing}"

@@ -10,8 +10,9 @@ import comfy.utils
 import pytest
 import torch
 from conftest import OFFICIAL_TINY, requires_shared
+from harness.reference_motion import motion_unet
 from harness.tiny_models import TINY_UNET_CONFIG, tiny_sd15_patcher
-from harness.tiny_temporal import TINY_WIDTHS, motion_adapter, original_to_diffusers, unet_forward
+from harness.tiny_temporal import TINY_WIDTHS, unet_forward
 
 from magic_core.frame_contract import set_window
 from magic_core.temporal.loading import load_temporal_file
@@ -36,57 +37,16 @@ def _comfy(patcher, frames: int = FRAMES, chunks: int = CHUNKS, x=None, **extra)
                         extra)
 
 
-class PerFrameNorm(torch.nn.Module):
-    """Stands for the original's temporal_transformer.norm: diffusers hands a 5-D tensor, normalise each frame."""
-
-    def __init__(self, norm: torch.nn.GroupNorm):
-        super().__init__()
-        self.norm = norm
-
-    def forward(self, x):
-        b, c, f, h, w = x.shape
-        y = self.norm(x.transpose(1, 2).reshape(b * f, c, h, w))
-        return y.reshape(b, f, c, h, w).transpose(1, 2)
-
-
-class ExplicitVideoGroupNorm(torch.nn.Module):
-    """Reference 5-D GroupNorm written out: statistics over (channels of the group, frames, H, W) per chunk."""
-
-    def __init__(self, norm: torch.nn.GroupNorm, frames: int):
-        super().__init__()
-        self.norm, self.frames = norm, frames
-
-    def forward(self, x):
-        bf, c, h, w = x.shape
-        g = self.norm.num_groups
-        v = x.double().reshape(bf // self.frames, self.frames, g, c // g, h, w)
-        mean = v.mean(dim=(1, 3, 4, 5), keepdim=True)
-        var = v.var(dim=(1, 3, 4, 5), keepdim=True, unbiased=False)
-        y = ((v - mean) / torch.sqrt(var + self.norm.eps)).reshape(bf, c, h, w)
-        return (y * self.norm.weight.double()[None, :, None, None] + self.norm.bias.double()[None, :, None, None]
-                ).to(x.dtype)
-
-
 def _diffusers_reference(base_patcher, weights, cross_frame_norm: bool, frames: int = FRAMES):
     """diffusers' own AnimateDiff UNet (UNetMotionModel + MotionAdapter) with the same weights."""
-    from diffusers import UNet2DConditionModel, UNetMotionModel
+    from diffusers import UNet2DConditionModel
 
     unet2d = UNet2DConditionModel(sample_size=16, block_out_channels=TINY_WIDTHS, layers_per_block=2,
                                   cross_attention_dim=32, attention_head_dim=4, norm_num_groups=32)
     comfy_sd = base_patcher.model.diffusion_model.state_dict()
     mapping = comfy.utils.unet_to_diffusers(dict(TINY_UNET_CONFIG))
     unet2d.load_state_dict({d: comfy_sd[c] for d, c in mapping.items() if c in comfy_sd}, strict=True)
-    adapter = motion_adapter(0, max_frames=weights.max_frames, mid_block=weights.has_mid_block)
-    adapter.load_state_dict(original_to_diffusers(weights.state_dict), strict=True)
-    model = UNetMotionModel.from_unet2d(unet2d, adapter).eval()
-    for module in list(model.modules()):
-        if type(module).__name__ == "AnimateDiffTransformer3D":
-            module.norm = PerFrameNorm(module.norm)
-        if cross_frame_norm and hasattr(module, "norm1") and type(module).__name__ == "ResnetBlock2D":
-            module.norm1 = ExplicitVideoGroupNorm(module.norm1, frames)
-            module.norm2 = ExplicitVideoGroupNorm(module.norm2, frames)
-    if cross_frame_norm:
-        model.conv_norm_out = ExplicitVideoGroupNorm(model.conv_norm_out, frames)
+    model = motion_unet(unet2d, weights, cross_frame_norm, frames)
     x, _, _, context, t = _inputs(frames)
     sample = x.reshape(CHUNKS, frames, 4, LATENT, LATENT).transpose(1, 2)
     with torch.no_grad():

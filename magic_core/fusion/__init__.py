@@ -1,11 +1,12 @@
 """The fusion sampler: a video of any length denoised in overlapping windows of frames, fused every step.
 
 ``windows`` (the window schedules), ``weights`` (how overlaps are averaged), ``context`` (ComfyUI's context
-handler running the windows), ``beta_schedule`` (the original's noise schedule), ``sampler`` (the entry point).
+handler running the windows), ``beta_schedule`` (the original's noise schedule), ``noise`` (the starting noise), ``sampler`` (the entry point).
 """
 from .beta_schedule import BETA_SCHEDULES, MAGICANIMATE_BETA
+from .noise import NOISE_INDEPENDENT, NOISE_MODES, NOISE_SHARED
 from .sampler import fusion_model, fusion_sample
 from .windows import FUSE_METHODS, SCHEDULES, FusionSettings
 
-__all__ = ["BETA_SCHEDULES", "FUSE_METHODS", "MAGICANIMATE_BETA", "SCHEDULES", "FusionSettings", "fusion_model",
-           "fusion_sample"]
+__all__ = ["BETA_SCHEDULES", "FUSE_METHODS", "MAGICANIMATE_BETA", "NOISE_INDEPENDENT", "NOISE_MODES", "NOISE_SHARED",
+           "SCHEDULES", "FusionSettings", "fusion_model", "fusion_sample"]

@@ -19,6 +19,7 @@ from ..comfy_compat import LATENT_RATIO_KEYS, fix_empty_latent_channels
 from ..errors import MagicAnimateError
 from .beta_schedule import MAGICANIMATE_BETA, apply_beta_schedule
 from .context import apply_fusion
+from .noise import NOISE_SHARED, fusion_noise
 from .windows import FusionSettings
 
 
@@ -64,8 +65,11 @@ def fusion_sample(model: comfy.model_patcher.ModelPatcher, positive: list, negat
                   seed: int = 0, steps: int = 25, cfg: float = 7.5, sampler_name: str = "ddim",
                   scheduler: str = "ddim_uniform", denoise: float = 1.0, settings: FusionSettings | None = None,
                   beta_schedule: str = MAGICANIMATE_BETA, callback: Callable | None = None,
-                  progress: bool = True) -> dict[str, Any]:
+                  progress: bool = True, noise: str = NOISE_SHARED) -> dict[str, Any]:
     """Sample a video latent (frames = batch) window by window; returns a LATENT dict like KSampler's.
+
+    ``noise``: ``shared (MagicAnimate)`` starts frame i from the noise of frame i mod ``context_frames`` (the
+    original's); ``independent`` draws every frame's own (KSampler's noise).  ``denoise`` < 1 uses the same noise.
 
     ``callback(step, x0, x, total_steps)`` replaces the default progress bar/preview callback; with
     ``progress=False`` and no callback, nothing is reported.
@@ -74,10 +78,10 @@ def fusion_sample(model: comfy.model_patcher.ModelPatcher, positive: list, negat
     _check_inputs(latent, steps, sampler_name, scheduler, denoise)
     patched = fusion_model(model, settings, beta_schedule)
     latent_image = fix_empty_latent_channels(patched, latent)
-    noise = comfy.sample.prepare_noise(latent_image, seed, latent.get("batch_index"))
+    start_noise = fusion_noise(latent_image, seed, noise, settings.context_frames, latent.get("batch_index"))
     if callback is None and progress:
         callback = default_callback(patched, steps)
-    samples = comfy.sample.sample(patched, noise, steps, cfg, sampler_name, scheduler, positive, negative,
+    samples = comfy.sample.sample(patched, start_noise, steps, cfg, sampler_name, scheduler, positive, negative,
                                   latent_image, denoise=denoise, noise_mask=latent.get("noise_mask"),
                                   callback=callback, disable_pbar=not (progress and comfy.utils.PROGRESS_BAR_ENABLED),
                                   seed=seed)

@@ -76,18 +76,28 @@ class _Read:
 
 
 def _sorted_blocks(unet, region: str):
+    """The spatial transformer blocks of ``region`` by falling width (a motion UNet's temporal blocks left out)."""
     from diffusers.models.attention import BasicTransformerBlock
 
     modules = [unet.mid_block, unet.up_blocks] if region == "midup" else [unet]
-    found = [m for root in modules for m in root.modules() if isinstance(m, BasicTransformerBlock)]
+    found = [m for root in modules for name, m in root.named_modules()
+             if isinstance(m, BasicTransformerBlock) and "motion_modules" not in name]
     return sorted(found, key=lambda m: -m.norm1.normalized_shape[0])
 
 
-class DiffusersReference:
-    """The original's reference attention with diffusers ``UNet2DConditionModel`` (same tiny weights)."""
+def official_base_unet(official_tiny: Path):
+    """The official tiny ``base_unet`` as a diffusers ``UNet2DConditionModel``."""
+    return _diffusers_unet(official_tiny / "base_unet", strict=True)[0]
 
-    def __init__(self, official_tiny: Path, region: str = "midup"):
-        self.base, _ = _diffusers_unet(official_tiny / "base_unet", strict=True)
+
+class DiffusersReference:
+    """The original's reference attention with diffusers ``UNet2DConditionModel`` (same tiny weights).
+
+    ``base``: the denoising UNet to read into (default: the official tiny ``base_unet``; e.g. a motion UNet of it).
+    """
+
+    def __init__(self, official_tiny: Path, region: str = "midup", base=None):
+        self.base = base if base is not None else official_base_unet(official_tiny)
         self.encoder, self.encoder_missing = _diffusers_unet(official_tiny / ENCODER_DIR, strict=False)
         self.bank: dict[int, torch.Tensor] = {}
         self.cond_mask: torch.Tensor | None = None
@@ -98,11 +108,14 @@ class DiffusersReference:
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, cond_mask: torch.Tensor | None,
-                ref_latent: torch.Tensor | None, ref_context: torch.Tensor | None) -> torch.Tensor:
-        """Noise prediction; with ``ref_latent`` the encoder runs first (write) and cond rows read its bank."""
+                ref_latent: torch.Tensor | None, ref_context: torch.Tensor | None, **base_kwargs) -> torch.Tensor:
+        """Noise prediction; with ``ref_latent`` the encoder runs first (write) and cond rows read its bank.
+
+        ``cond_mask`` marks the conditional rows of the UNet's (frame) batch; ``base_kwargs`` go to the base UNet
+        (e.g. ControlNet residuals)."""
         self.bank.clear()
         self.cond_mask = None
         if ref_latent is not None:
             self.encoder(ref_latent, t[:1], encoder_hidden_states=ref_context)
             self.cond_mask = cond_mask
-        return self.base(x, t, encoder_hidden_states=context).sample
+        return self.base(x, t, encoder_hidden_states=context, **base_kwargs).sample
