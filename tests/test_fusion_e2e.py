@@ -2,7 +2,7 @@
 
 The pack: the official tiny base UNet, temporal attention, appearance encoder and DensePose ControlNet through
 the pack's own loaders and patches, the fusion sampler (shared noise, ``ddim`` + ``ddim_uniform``, CFG 7.5),
-frames decoded by ComfyUI's VAE.  The reference (SPEC §2): diffusers ``DDIMScheduler`` with the original's
+frames decoded by ComfyUI's VAE.  The reference: diffusers ``DDIMScheduler`` with the original's
 config driving, window by window, a diffusers ``UNetMotionModel`` with the original's norms, reference
 attention from the appearance encoder and ``ControlNetModel`` residuals, fused per frame (sum and count, CFG
 after the average), each frame decoded by diffusers' ``AutoencoderKL``; from the same initial noise.
@@ -49,7 +49,7 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def original_windows(frames: int, length: int, overlap: int) -> list[list[int]]:
-    """The original's uniform schedule at step 0, stride 1, closed loop (SPEC §2), written out."""
+    """The original's uniform schedule at step 0, stride 1, closed loop, written out."""
     if frames <= length:
         return [list(range(frames))]
     return [[(j + k) % frames for k in range(length)] for j in range(0, frames, length - overlap)]
@@ -85,7 +85,7 @@ def pack_video(official_tiny, appearance_encoder, inputs: dict, noise: str) -> t
 
 
 class OriginalLoop:
-    """The original's sampling loop (SPEC §2) with diffusers: windows, per-frame sum and count, CFG after fusion,
+    """The original's sampling loop with diffusers: windows, per-frame sum and count, CFG after fusion,
     DDIM steps, frames decoded one by one."""
 
     @torch.no_grad()

@@ -12,7 +12,7 @@ def r(start: int, stop: int, step: int = 1) -> list[int]:
     return list(range(start, stop, step))
 
 
-# The original's `uniform` schedule at step 0, written out by hand from its definition (SPEC §2):
+# The original's `uniform` schedule at step 0, written out by hand from its definition:
 # starts 0, (L-O), 2(L-O), ... while j < N (closed) / j < N - O (open); frames j..j+L-1 modulo N; stride s adds
 # passes with frame step 2, 4, ... (advance L*step - O), s capped at ceil(log2(N/L)) + 1.
 # (frames, context, stride, overlap, closed_loop) -> windows

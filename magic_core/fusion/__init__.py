@@ -1,7 +1,8 @@
 """The fusion sampler: a video of any length denoised in overlapping windows of frames, fused every step.
 
 ``windows`` (the window schedules), ``weights`` (how overlaps are averaged), ``context`` (ComfyUI's context
-handler running the windows), ``beta_schedule`` (the original's noise schedule), ``noise`` (the starting noise), ``sampler`` (the entry point).
+handler running the windows), ``beta_schedule`` (the original's noise schedule), ``noise`` (the starting
+noise), ``sampler`` (the entry point).
 """
 from .beta_schedule import BETA_SCHEDULES, MAGICANIMATE_BETA
 from .noise import NOISE_INDEPENDENT, NOISE_MODES, NOISE_SHARED

@@ -1,5 +1,5 @@
 """The original's temporal UNet as an independent reference: diffusers' ``UNetMotionModel`` with the original's
-GroupNorms (SPEC §1/§2): per-frame in the temporal modules, across the window's frames in ResBlocks and the
+GroupNorms, as the original: per-frame in the temporal modules, across the window's frames in ResBlocks and the
 output norm (``cross_frame_norm``)."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Tiny appearance-encoder test models: the official-format tiny files as a ComfyUI model, and an independent
-diffusers reference of the original write/read banks (SPEC section 2) built from the same files."""
+diffusers reference of the original write/read banks built from the same files."""
 from __future__ import annotations
 
 import json
