@@ -46,7 +46,7 @@ from harness.server import ComfyServer  # noqa: E402
 from harness.tiny_models import write_tiny_sd15_checkpoint  # noqa: E402
 from harness.tiny_sd15 import register_tiny_sd15  # noqa: E402
 
-pytest_plugins = ["harness.collection"] + [
+pytest_plugins = ["harness.collection", "harness.markers"] + [
     f"harness.{p.stem}" for p in sorted((Path(__file__).parent / "harness").glob("fixtures_*.py"))]
 
 from harness.workflow_builders import TINY_CHECKPOINT  # noqa: E402  (one name for the tiny file)
