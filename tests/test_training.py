@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from harness.fixtures_training import damaged_copy, tiny_base, tiny_config, tiny_trainable_sd15
 from harness.tiny_models import tiny_taesd_vae
+from harness.tiny_training import damaged_copy, tiny_base, tiny_config, tiny_trainable_sd15
 
 from magic_core.training.media import BadSampleError, read_image
 from magic_core.training.step import diffusion_loss

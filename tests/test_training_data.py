@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from harness.fixtures_training import TRAIN_SIZE, damaged_copy, tiny_config
+from harness.tiny_training import TRAIN_SIZE, damaged_copy, tiny_config
 
 from magic_core.motion import DENSEPOSE_BACKGROUND
 from magic_core.training.check import check_dataset
