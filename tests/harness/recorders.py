@@ -33,7 +33,7 @@ class ModelCall:
     out: torch.Tensor | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity, as any wrapper function
 class ModelCalls:
     """The wrapper and what it recorded; ``watch`` is a type whose ``transformer_options`` values are kept weakly."""
 
