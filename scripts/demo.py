@@ -79,7 +79,7 @@ def prepare_base(base: Path, models: Path | None) -> list[str]:
 
 def install_tiny_models(base: Path) -> None:
     """Tiny generated stand-ins under the real file names (random weights)."""
-    from harness.fixtures_workflows import install_magicanimate_models
+    from harness.server_files import install_magicanimate_models
     from harness.tiny_models import write_tiny_sd15_checkpoint
     from harness.tiny_sd15 import register_tiny_sd15
 

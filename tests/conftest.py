@@ -14,12 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-OFFICIAL_TINY = SHARED / "data" / "official_format_tiny"
-MAGICANIMATE_INPUTS = SHARED / "data" / "magicanimate_inputs"
-PACK_DIR_NAME = "ComfyUI-MagicAnimate"
+from harness.paths import PACK_DIR_NAME, REPO, link
 
 if not os.environ.get("COMFYUI_PATH"):
     pytest.exit("COMFYUI_PATH is not set: run the tests with `make test` (it sets up the ComfyUI host), "
@@ -46,21 +41,14 @@ from harness.server import ComfyServer  # noqa: E402
 from harness.tiny_models import write_tiny_sd15_checkpoint  # noqa: E402
 from harness.tiny_sd15 import register_tiny_sd15  # noqa: E402
 
-pytest_plugins = ["harness.collection"] + [
+pytest_plugins = ["harness.collection", "harness.markers"] + [
     f"harness.{p.stem}" for p in sorted((Path(__file__).parent / "harness").glob("fixtures_*.py"))]
 
-from harness.workflow_builders import TINY_CHECKPOINT  # noqa: E402  (one name for the tiny file)
+from harness.server_files import TINY_CHECKPOINT  # noqa: E402  (one name for the tiny file)
 
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_BASE, ignore_errors=True)
-
-
-def requires_shared(path: Path) -> Path:
-    """Skip (with the reason) when the data beside the project is absent, e.g. outside this workplace."""
-    if not path.exists():
-        pytest.skip(f"{path} is absent (the ../shared data beside the clone is not available here)")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -85,19 +73,11 @@ def comfy_host():
     import nodes
 
     register_tiny_sd15()
-    link = _BASE / "custom_nodes" / PACK_DIR_NAME
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.exists():
-        link.symlink_to(REPO, target_is_directory=True)
+    pack = _BASE / "custom_nodes" / PACK_DIR_NAME
+    link(REPO, pack)
     asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
-    assert asyncio.run(nodes.load_custom_node(str(link))), "the pack failed to load in-process"
+    assert asyncio.run(nodes.load_custom_node(str(pack))), "the pack failed to load in-process"
     return nodes
-
-
-def _place(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if not dest.exists():
-        os.symlink(src, dest, target_is_directory=src.is_dir())
 
 
 @pytest.fixture(scope="session")
@@ -107,9 +87,9 @@ def server_base(tmp_path_factory, tiny_checkpoint) -> Path:
     base = tmp_path_factory.mktemp("comfy_base")
     for sub in ("custom_nodes", "input", "output", "temp", "user", "models/checkpoints", "models/magicanimate"):
         (base / sub).mkdir(parents=True, exist_ok=True)
-    _place(REPO, base / "custom_nodes" / PACK_DIR_NAME)
-    _place(Path(__file__).parent / "harness" / "tiny_host_plugin", base / "custom_nodes" / "magicanimate_test_models")
-    _place(tiny_checkpoint, base / "models" / "checkpoints" / TINY_CHECKPOINT)
+    link(REPO, base / "custom_nodes" / PACK_DIR_NAME)
+    link(Path(__file__).parent / "harness" / "tiny_host_plugin", base / "custom_nodes" / "magicanimate_test_models")
+    link(tiny_checkpoint, base / "models" / "checkpoints" / TINY_CHECKPOINT)
     return base
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import logging
 import shutil
-import weakref
 
 import comfy.model_management
 import comfy.patcher_extension
@@ -13,6 +12,7 @@ import comfy.sample
 import comfy.utils
 import pytest
 import torch
+from harness.recorders import ModelCalls
 from harness.tiny_appearance import ENCODER_FILE, DiffusersReference, official_base_patcher
 from harness.tiny_models import tiny_taesd_vae
 
@@ -47,23 +47,9 @@ def _sample(model, frames: int = 2, steps: int = 1, cfg: float = 3.0, callback=N
                                latent, callback=callback, disable_pbar=True, seed=11)
 
 
-class _Capture:
-    """A DIFFUSION_MODEL wrapper recording every UNet call (inputs, chunks, output, the step's bank)."""
-
-    def __init__(self):
-        self.calls: list[dict] = []
-        self.banks: list[weakref.ref] = []
-
-    def __call__(self, executor, x, timesteps, context, y, control, transformer_options, **kwargs):
-        out = executor(x, timesteps, context, y, control, transformer_options, **kwargs)
-        self.calls.append({"x": x.clone(), "t": timesteps.clone(), "context": context.clone(), "out": out.clone(),
-                           "chunks": list(transformer_options["cond_or_uncond"])})
-        self.banks += [weakref.ref(v) for v in transformer_options.values() if isinstance(v, ReferenceBank)]
-        return out
-
-    def attach(self, model):
-        model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, "test_capture", self)
-        return model
+def _capture() -> ModelCalls:
+    """A recorder of every UNet call (inputs, chunks, output, the step's bank)."""
+    return ModelCalls(with_layout=False, keep_tensors=True, watch=ReferenceBank)
 
 
 class _CountCalls:
@@ -135,22 +121,22 @@ def test_parity_with_diffusers_reference_banks(base, appearance_encoder, officia
     vae = tiny_taesd_vae()
     image = _image(5)
     ref_latent = vae.encode(image) * SD15_SCALE  # latent mean x 0.18215, clean
-    capture = _Capture()
+    capture = _capture()
     patched = capture.attach(apply_appearance_encoder(base, appearance_encoder, vae, image))
     _sample(patched, frames=2, steps=2)
-    assert len(capture.calls) == 2 and not torch.equal(capture.calls[0]["t"], capture.calls[1]["t"])
+    assert len(capture.calls) == 2 and not torch.equal(capture.calls[0].t, capture.calls[1].t)
     unpatched_unet = base.model.diffusion_model
     effects = []
     for call in capture.calls:
-        layout = frame_layout({"cond_or_uncond": call["chunks"]}, call["x"].shape[0])
-        mask = torch.zeros(call["x"].shape[0], dtype=torch.bool)
+        layout = frame_layout({"cond_or_uncond": call.chunks}, call.x.shape[0])
+        mask = torch.zeros(call.x.shape[0], dtype=torch.bool)
         for chunk in layout.cond_chunks():
             mask[layout.chunk_slice(chunk)] = True
         assert mask.any() and (~mask).any()
-        expected = reference.predict(call["x"], call["t"], call["context"], mask, ref_latent, _text(1))
+        expected = reference.predict(call.x, call.t, call.context, mask, ref_latent, _text(1))
         with torch.no_grad():
-            plain = unpatched_unet(call["x"], call["t"], call["context"], transformer_options={})
-        got = call["out"]
+            plain = unpatched_unet(call.x, call.t, call.context, transformer_options={})
+        got = call.out
         error = _rel(got[mask], expected[mask])
         logging.info("appearance parity: cond relative error %.3g", error)
         assert error < 1e-4
@@ -184,7 +170,7 @@ def _two_windows(executor, model, conds, x_in, timestep, model_options):
 
 @pytest.mark.parametrize("frames,windows", [(1, False), (5, True)])
 def test_encoder_runs_once_per_step(base, appearance_encoder, frames, windows):
-    capture = _Capture()
+    capture = _capture()
     patched = capture.attach(apply_appearance_encoder(base, appearance_encoder, tiny_taesd_vae(), _image(5)))
     if windows:
         patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, "test_windows",
@@ -196,7 +182,7 @@ def test_encoder_runs_once_per_step(base, appearance_encoder, frames, windows):
         counter.handle.remove()
     assert counter.count == 3
     assert len(capture.calls) == (6 if windows else 3)
-    assert len(capture.banks) == len(capture.calls) and len({id(b()) for b in capture.banks}) <= 3
+    assert len(capture.watched) == len(capture.calls) and len({id(b()) for b in capture.watched}) <= 3
 
 
 def _snapshot(model) -> dict:
@@ -213,7 +199,7 @@ def _assert_same(before: dict, after: dict) -> None:
 def test_base_untouched_after_sampling_and_interrupt_and_states_dropped(base, appearance_encoder):
     plain_before = _sample(base)
     before = _snapshot(base)
-    capture = _Capture()
+    capture = _capture()
     patched = capture.attach(apply_appearance_encoder(base, appearance_encoder, tiny_taesd_vae(), _image(5)))
     out = _sample(patched)
     assert not torch.equal(out, plain_before)
@@ -228,7 +214,7 @@ def test_base_untouched_after_sampling_and_interrupt_and_states_dropped(base, ap
     _assert_same(before, _snapshot(base))
     capture.calls.clear()
     gc.collect()
-    assert capture.banks and all(b() is None for b in capture.banks), "reference states outlived sampling"
+    assert capture.watched and all(b() is None for b in capture.watched), "reference states outlived sampling"
     assert torch.equal(_sample(base), plain_before)
     assert torch.equal(_sample(patched), out)  # the interrupted patch still works the same
 

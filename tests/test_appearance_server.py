@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import pytest
-from harness.fixtures_appearance import REFERENCE_PNG, SERVER_ENCODER_FILE
+from harness.object_info import listed_options
+from harness.prompts import ksampler_workflow
 from harness.server import ExecutionFailed
-from harness.workflow_builders import ksampler_workflow
+from harness.server_files import REFERENCE_PNG, SERVER_ENCODER_FILE
 from PIL import Image
 
 FRAMES = 3
@@ -23,8 +24,7 @@ def appearance_workflow(encoder_name: str, reference: str = REFERENCE_PNG) -> di
 
 def test_appearance_workflow_through_server(appearance_server_files, comfy_server):
     info = comfy_server.object_info()
-    names = info["MagicAnimateAppearanceEncoderLoader"]["input"]["required"]["encoder_name"]
-    options = names[1]["options"] if isinstance(names[0], str) else names[0]
+    options = listed_options(info, "MagicAnimateAppearanceEncoderLoader", "encoder_name")
     assert SERVER_ENCODER_FILE in options
     entry = comfy_server.run(appearance_workflow(SERVER_ENCODER_FILE))
     files = [f for f in comfy_server.output_files(entry) if f.suffix == ".webp"]

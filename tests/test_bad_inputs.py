@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.fixtures_reliability import BIG_REFERENCE, LOADER_NODES, basic_prompt, without_video_output
 from harness.media import read_webp
+from harness.prompts import LOADER_NODES, basic_prompt, without_video_output
 from harness.server import ExecutionFailed, PromptRejected, rss_kib
+from harness.server_files import BIG_REFERENCE
 
 MATRIX = Path(__file__).parent / "bad_input_matrix.md"
 OBSERVED: dict[str, tuple[str, str]] = {}  # case -> (where, message)

@@ -8,9 +8,9 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from harness.paths import REPO
+
 CONFIGS = ("floor", "ksampler", "full", "naive")
 
 

@@ -16,19 +16,12 @@ import uuid
 from typing import Any
 
 import numpy as np
-from conftest import REPO
-from harness.fixtures_reliability import (
-    DENSEPOSE,
-    REFERENCES,
-    assert_clean,
-    basic_prompt,
-    cached_model_state,
-    cached_nodes,
-    output_frames,
-    status_kinds,
-    without_video_output,
-)
+from harness.history import cached_nodes, output_frames, status_kinds
+from harness.model_state import assert_clean, cached_model_state
+from harness.paths import REPO
+from harness.prompts import basic_prompt, without_video_output
 from harness.server import rss_kib
+from harness.server_files import DENSEPOSE, REFERENCES
 
 MEASUREMENTS = REPO / "output" / "test-artifacts" / "reliability_measurements.json"
 CANCEL_FRAMES, CANCEL_STEPS, CONTEXT, OVERLAP = 48, 4, 8, 2

@@ -8,9 +8,10 @@ import comfy.controlnet
 import comfy.supported_models
 import pytest
 import torch
-from conftest import OFFICIAL_TINY, requires_shared
+from harness.object_info import listed_options
+from harness.paths import OFFICIAL_TINY, requires_shared
+from harness.prompts import ksampler_workflow
 from harness.tiny_densepose import TINY_CONTROLNET_CONFIG, write_tiny_densepose_controlnet
-from harness.workflow_builders import ksampler_workflow
 from PIL import Image
 
 from magic_core.densepose.control import FrameControlNet
@@ -96,8 +97,8 @@ def densepose_workflow(controlnet_name: str, frames: int = 12, size: int = 64) -
 
 def test_server_workflow_synthetic_to_ksampler(server_densepose_controlnet, comfy_server):
     info = comfy_server.object_info()
-    listed = info["MagicAnimateDensePoseControlNetLoader"]["input"]["required"]["controlnet_name"]
-    assert server_densepose_controlnet in str(listed)
+    listed = listed_options(info, "MagicAnimateDensePoseControlNetLoader", "controlnet_name")
+    assert server_densepose_controlnet in listed
     entry = comfy_server.run(densepose_workflow(server_densepose_controlnet))
     files = [f for f in comfy_server.output_files(entry) if f.suffix == ".webp"]
     assert len(files) == 1

@@ -15,7 +15,7 @@ import comfy.model_management
 import comfy.patcher_extension
 import pytest
 import torch
-from harness.fixtures_fusion import empty_latent
+from harness.latents import empty_latent
 from harness.tiny_models import tiny_sd15_patcher
 
 from magic_core.fusion.sampler import fusion_sample

@@ -1,9 +1,9 @@
 """The harness itself, end to end: host, pack loading, tiny checkpoint, and a real server run."""
 from __future__ import annotations
 
-from conftest import PACK_DIR_NAME
+from harness.paths import PACK_DIR_NAME
+from harness.prompts import ksampler_workflow
 from harness.tiny_models import load_tiny_checkpoint
-from harness.workflow_builders import ksampler_workflow
 from PIL import Image
 
 CORE_ONLY_FRAMES = 8

@@ -15,7 +15,7 @@ import comfy.sample
 import comfy.samplers
 import pytest
 import torch
-from harness.fixtures_fusion import empty_latent
+from harness.latents import empty_latent
 from harness.official_vae import comfy_official_vae, diffusers_official_vae
 from harness.reference_motion import motion_unet
 from harness.tiny_appearance import DiffusersReference, official_base_patcher, official_base_unet
@@ -28,7 +28,7 @@ from magic_core.fusion.beta_schedule import MAGICANIMATE_BETA, apply_beta_schedu
 from magic_core.fusion.noise import NOISE_SHARED
 from magic_core.fusion.sampler import fusion_sample
 from magic_core.fusion.windows import FusionSettings
-from magic_core.motion.prepare import render_synthetic_motion
+from magic_core.motion import render_synthetic_motion
 from magic_core.temporal.loading import load_temporal_file
 from magic_core.temporal.patch import apply_temporal_attention
 

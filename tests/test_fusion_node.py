@@ -4,9 +4,10 @@ from __future__ import annotations
 import pytest
 import safetensors.torch
 import torch
-from conftest import TINY_CHECKPOINT
-from harness.fixtures_fusion import empty_latent
+from harness.latents import empty_latent
+from harness.object_info import combo_options
 from harness.server import ExecutionFailed
+from harness.server_files import TINY_CHECKPOINT
 from harness.tiny_models import tiny_sd15_patcher
 
 from magic_core.fusion.sampler import fusion_sample
@@ -31,15 +32,10 @@ def test_node_schema_defaults_and_tooltips(comfy_host):
         assert spec[1].get("tooltip"), f"{name} has no tooltip"
         if name in DEFAULTS or name in OPTIONAL:
             assert spec[1].get("default") == {**DEFAULTS, **OPTIONAL}[name], name
-
-    def options(name: str) -> list:
-        spec = {**required, **optional}[name]
-        return spec[1]["options"] if spec[0] == "COMBO" else spec[0]
-
-    assert {"uniform", "uniform_shifting", "static"} == set(options("schedule"))
-    assert {"flat", "pyramid", "overlap_linear", "gaussian"} == set(options("fuse_method"))
-    assert "dpmpp_2m" in options("sampler_name") and "karras" in options("scheduler")
-    assert ["shared (MagicAnimate)", "independent"] == list(options("noise"))
+    assert {"uniform", "uniform_shifting", "static"} == set(combo_options(required["schedule"]))
+    assert {"flat", "pyramid", "overlap_linear", "gaussian"} == set(combo_options(required["fuse_method"]))
+    assert "dpmpp_2m" in combo_options(required["sampler_name"]) and "karras" in combo_options(required["scheduler"])
+    assert ["shared (MagicAnimate)", "independent"] == list(combo_options(optional["noise"]))
     assert tuple(node.RETURN_TYPES) == ("LATENT",)
 
 

@@ -5,7 +5,7 @@ import comfy.patcher_extension
 import comfy.sample
 import pytest
 import torch
-from harness.fixtures_fusion import empty_latent
+from harness.latents import empty_latent
 from harness.tiny_models import tiny_sd15_patcher
 
 from magic_core.densepose.control import apply_densepose

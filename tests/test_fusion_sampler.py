@@ -7,7 +7,7 @@ import comfy.model_management
 import comfy.samplers
 import pytest
 import torch
-from harness.fixtures_fusion import empty_latent
+from harness.latents import empty_latent
 from harness.tiny_models import tiny_sd15_patcher
 
 from magic_core.fusion.beta_schedule import MAGICANIMATE_BETA, MODEL_DEFAULT_BETA, apply_beta_schedule

@@ -13,18 +13,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from harness.fixtures_reliability import (
-    REFERENCES,
-    STATE_NODE,
-    assert_clean,
-    basic_prompt,
-    cached_model_state,
-    cached_nodes,
-    downstream,
-    output_frames,
-    state_prompt,
-    without_video_output,
-)
+from harness.history import cached_nodes, output_frames
+from harness.model_state import STATE_NODE, assert_clean, cached_model_state, state_prompt
+from harness.prompts import basic_prompt, downstream, without_video_output
+from harness.server_files import REFERENCES
 
 SAMPLER = "16"
 

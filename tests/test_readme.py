@@ -3,9 +3,9 @@ matrix that the server tests last observed (``tests/bad_input_matrix.md``)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from harness.paths import REPO
+
 README = (REPO / "README.md").read_text()
 
 

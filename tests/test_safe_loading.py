@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from harness.bad_files import write_malicious_ckpt
-from harness.fixtures_reliability import LOADER_NODES, basic_prompt, without_video_output
+from harness.prompts import LOADER_NODES, basic_prompt, without_video_output
 from harness.server import ExecutionFailed
 from harness.tiny_densepose import TINY_CONTROLNET_CONFIG
 

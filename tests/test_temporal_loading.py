@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import OFFICIAL_TINY, requires_shared
+from harness.paths import OFFICIAL_TINY, requires_shared
 from harness.tiny_temporal import TINY_WIDTHS
 
 from magic_core.checkpoints import CheckpointError

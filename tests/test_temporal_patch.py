@@ -9,7 +9,7 @@ import comfy.sample
 import comfy.utils
 import pytest
 import torch
-from conftest import OFFICIAL_TINY, requires_shared
+from harness.paths import OFFICIAL_TINY, requires_shared
 from harness.reference_motion import motion_unet
 from harness.tiny_models import TINY_UNET_CONFIG, tiny_sd15_patcher
 from harness.tiny_temporal import TINY_WIDTHS, unet_forward

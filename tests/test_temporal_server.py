@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import pytest
+from harness.object_info import listed_options
+from harness.prompts import ksampler_workflow
 from harness.server import ExecutionFailed
-from harness.workflow_builders import OFFICIAL_SERVER_FOLDER, ksampler_workflow
+from harness.server_files import OFFICIAL_SERVER_FOLDER
 from PIL import Image
 
 FRAMES = 4
@@ -22,8 +24,7 @@ def temporal_workflow(model_name: str = TEMPORAL_FILE, frames: int = FRAMES) -> 
 def test_temporal_nodes_run_in_a_real_server(temporal_files_in_server, comfy_server):
     info = comfy_server.object_info()
     loader = info["MagicAnimateTemporalAttentionLoader"]
-    kind, spec = loader["input"]["required"]["model_name"][:2]
-    assert TEMPORAL_FILE in (spec["options"] if kind == "COMBO" else kind)
+    assert TEMPORAL_FILE in listed_options(info, "MagicAnimateTemporalAttentionLoader", "model_name")
     assert loader["output"] == ["MAGICANIMATE_TEMPORAL"]
     apply_inputs = info["MagicAnimateApplyTemporalAttention"]["input"]["required"]
     assert apply_inputs["strength"][1]["default"] == 1.0 and apply_inputs["cross_frame_norm"][1]["default"] is True

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from harness.fixtures_training import damaged_copy, tiny_base, tiny_config, tiny_trainable_sd15
+from harness.paths import REPO
 from harness.tiny_models import tiny_taesd_vae
+from harness.tiny_training import damaged_copy, tiny_base, tiny_config, tiny_trainable_sd15
 
 from magic_core.training.media import BadSampleError, read_image
 from magic_core.training.step import diffusion_loss
@@ -129,7 +130,7 @@ def test_bad_data_skipped_or_stops_a_run(synthetic_dataset, tmp_path):
 def test_command_line_checks_data_in_a_fresh_process(synthetic_dataset, tmp_path):
     root, short_video, broken_image = damaged_copy(synthetic_dataset, tmp_path)
     run = subprocess.run([sys.executable, "-m", "magic_core.training", "check-data", str(root)], capture_output=True,
-                         text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
+                         text=True, timeout=120, cwd=REPO)
     assert run.returncode == 1, run.stderr[-2000:]
     assert str(short_video) in run.stdout and str(broken_image) in run.stdout and "2 bad item(s)" in run.stdout
 

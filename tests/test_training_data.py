@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
-from harness.fixtures_training import TRAIN_SIZE, damaged_copy, tiny_config
+from harness.paths import REPO
+from harness.tiny_training import TRAIN_SIZE, damaged_copy, tiny_config
 
 from magic_core.motion import DENSEPOSE_BACKGROUND
 from magic_core.training.check import check_dataset
@@ -15,7 +15,7 @@ from magic_core.training.dataset import SampleSource, scan_dataset
 from magic_core.training.media import BadSampleError, count_frames, read_frames
 from magic_core.training.synthetic import make_synthetic_dataset
 
-DEFAULT_YAML = Path(__file__).resolve().parent.parent / "magic_core" / "training" / "default_config.yaml"
+DEFAULT_YAML = REPO / "magic_core" / "training" / "default_config.yaml"
 
 
 def _figure_masks(sample) -> tuple[torch.Tensor, torch.Tensor]:

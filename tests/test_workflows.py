@@ -6,11 +6,12 @@ import shutil
 import time
 
 import pytest
-from conftest import MAGICANIMATE_INPUTS, REPO, requires_shared
 from harness.browser import browser_unavailable_reason, frontend
-from harness.fixtures_workflows import LONG_FRAMES, SHORT_FRAMES, VIDEO_FPS, WORKFLOWS, load_workflow, small
 from harness.media import read_video, read_webp
+from harness.paths import MAGICANIMATE_INPUTS, REPO, WORKFLOWS, requires_shared
+from harness.prompts import load_workflow, small
 from harness.server import ExecutionFailed
+from harness.server_files import LONG_FRAMES, SHORT_FRAMES, VIDEO_FPS
 
 ARTIFACTS = REPO / "output" / "test-artifacts"
 SIZE = 64

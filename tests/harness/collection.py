@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent.parent
+from .paths import REPO
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -5,22 +5,18 @@ from pathlib import Path
 
 import pytest
 
-from .workflow_builders import OFFICIAL_SERVER_FOLDER
-
-DENSEPOSE_DIR = Path("MagicAnimate") / "densepose_controlnet"
-DENSEPOSE_FILE = (DENSEPOSE_DIR / "diffusion_pytorch_model.safetensors").as_posix()
+from .paths import OFFICIAL_TINY, link
+from .server_files import DENSEPOSE_DIR, DENSEPOSE_FILE, OFFICIAL_SERVER_FOLDER
 
 
 @pytest.fixture(scope="session")
 def densepose_controlnet_file(model_cache) -> Path:
     """The official-layout tiny DensePose ControlNet: the original project's file from ../shared when present,
     else one generated in the same layout."""
-    from conftest import OFFICIAL_TINY
-
     shared = OFFICIAL_TINY / DENSEPOSE_DIR / "diffusion_pytorch_model.safetensors"
     if shared.exists():
         return shared
-    from harness.tiny_densepose import write_tiny_densepose_controlnet
+    from .tiny_densepose import write_tiny_densepose_controlnet
 
     return write_tiny_densepose_controlnet(model_cache / DENSEPOSE_DIR)
 
@@ -30,8 +26,6 @@ def server_densepose_controlnet(server_base, densepose_controlnet_file) -> str:
     """The ControlNet folder placed in the server's ``models/magicanimate/``; returns its listed file name.
     Request it before ``comfy_server``."""
     dest = server_base / "models" / "magicanimate" / OFFICIAL_SERVER_FOLDER / DENSEPOSE_DIR
-    dest.mkdir(parents=True, exist_ok=True)
     for item in ("diffusion_pytorch_model.safetensors", "config.json"):
-        if not (dest / item).exists():
-            (dest / item).symlink_to(densepose_controlnet_file.parent / item)
+        link(densepose_controlnet_file.parent / item, dest / item)
     return f"{OFFICIAL_SERVER_FOLDER}/{DENSEPOSE_FILE}"

@@ -1,15 +1,13 @@
 """Session fixtures for the temporal attention tests (auto-loaded by ``tests/conftest.py``)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from .paths import OFFICIAL_TINY, link, requires_shared
+from .server_files import OFFICIAL_SERVER_FOLDER, OFFICIAL_TEMPORAL_DIR
 from .tiny_temporal import temporal_state_dict, write_temporal_file
-from .workflow_builders import OFFICIAL_SERVER_FOLDER
-
-OFFICIAL_TEMPORAL_DIR = Path("MagicAnimate") / "temporal_attention"
 
 
 @pytest.fixture(scope="session")
@@ -33,11 +31,7 @@ def temporal_files(model_cache) -> dict[str, Path]:
 def temporal_files_in_server(server_base) -> Path:
     """The official-format tiny temporal files under the server's ``models/magicanimate/`` (request it before
     ``comfy_server``)."""
-    from conftest import OFFICIAL_TINY, requires_shared
-
     source = requires_shared(OFFICIAL_TINY / OFFICIAL_TEMPORAL_DIR)
     dest = server_base / "models" / "magicanimate" / OFFICIAL_SERVER_FOLDER / OFFICIAL_TEMPORAL_DIR
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if not dest.exists():
-        os.symlink(source, dest, target_is_directory=True)
+    link(source, dest)
     return dest

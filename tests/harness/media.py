@@ -53,3 +53,13 @@ def write_png(image: torch.Tensor, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray((image.clamp(0, 1) * 255).round().to(torch.uint8).numpy()).save(path)
     return path
+
+
+def webp_frames(path: Path) -> np.ndarray:
+    """All frames ``[F, H, W, 3]`` (uint8) of an animated WEBP (lossless here, so exact pixels)."""
+    with Image.open(path) as img:
+        frames = []
+        for i in range(img.n_frames):
+            img.seek(i)
+            frames.append(np.asarray(img.convert("RGB")))
+    return np.stack(frames)

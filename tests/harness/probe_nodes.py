@@ -12,17 +12,17 @@ from __future__ import annotations
 import gc
 import json
 import os
-import time
+from pathlib import Path
 from typing import Any
 
 import comfy.model_management
-import comfy.patcher_extension
 import folder_paths
 import torch
 from comfy_api.latest import io
 
+from .recorders import record_model_calls
+
 LOG_FOLDER = "reliability_probe"
-WRAPPER_KEY = "reliability_window_log"
 
 
 def _log_path(log_name: str) -> str:
@@ -41,15 +41,7 @@ class ReliabilityWindowLog(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, log_name: str) -> io.NodeOutput:
-        path = _log_path(log_name)
-
-        def record(executor, x, *args, **kwargs):
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(f"{time.time():.6f} {int(x.shape[0])}\n")
-            return executor(x, *args, **kwargs)
-
-        clone = model.clone()
-        clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY, record)
+        clone, _ = record_model_calls(model, with_layout=False, log_path=Path(_log_path(log_name)))
         return io.NodeOutput(clone)
 
 
