@@ -4,6 +4,9 @@
 HOST_SCRIPT := python3 scripts/host.py
 NEW_HOST := $(HOST_SCRIPT) run --host 0.33.0 --
 OLD_HOST := $(HOST_SCRIPT) run --host 0.3.75 --
+# On 0.3.75 everything runs but the two longest server tests (a 120-frame workflow and a 20-prompt memory run), which
+# exercise no ComfyUI API that the rest of the suite does not; PYTEST_ARGS replaces this selection.
+OLD_HOST_SELECTION := -k "not long_upscale and not twenty_prompts"
 
 .PHONY: demo test test-new test-old test-one test-fast lint setup ui-workflows
 demo:
@@ -19,7 +22,7 @@ test-new:
 	$(NEW_HOST) python -m pytest $(PYTEST_ARGS)
 
 test-old:
-	$(OLD_HOST) python -m pytest $(PYTEST_ARGS)
+	$(OLD_HOST) python -m pytest $(if $(PYTEST_ARGS),$(PYTEST_ARGS),$(OLD_HOST_SELECTION))
 
 # The in-process tests only (no real server or browser, see the `server`/`browser` markers): the quick loop.
 test-fast:

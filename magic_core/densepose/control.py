@@ -48,8 +48,8 @@ class FrameControlNet(comfy.controlnet.ControlNet):
         if (type(control) is not comfy.controlnet.ControlNet or control.latent_format is not None
                 or getattr(model, "control_add_embedding", None) is not None
                 or getattr(model, "num_classes", None) is not None):
-            raise MagicAnimateError(f"MagicAnimate DensePose: control_net is a {type(control).__name__}, which cannot "
-                                    f"drive MagicAnimate; load the DensePose ControlNet (an SD1.5 ControlNet) with "
+            raise MagicAnimateError(f"MagicAnimate DensePose: control_net: a {type(control).__name__} cannot drive "
+                                    f"MagicAnimate; load the DensePose ControlNet (an SD1.5 ControlNet) with "
                                     f"ControlNetLoader or the MagicAnimate DensePose ControlNet loader.")
         return cls._sharing_model_of(control)
 
