@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_SOURCE = REPO.parent / "shared" / "comfyui" / "ComfyUI-0.33.0.tar.gz"
+SHARED_TARBALL = Path("shared") / "comfyui" / "ComfyUI-0.33.0.tar.gz"
 SOURCE_ENV = "MAGICANIMATE_COMFYUI_SOURCE"
 DEV_MODULES = ("pytest", "diffusers")
 DEFAULT_HOST = "0.33.0"
@@ -113,16 +113,28 @@ def source_033() -> tuple[str, Path, bool]:
             return hashlib.sha256(str(path).encode()).hexdigest(), path, False
         raise SystemExit(f"[host] {SOURCE_ENV}={given} is neither a ComfyUI source folder (main.py + comfy/) "
                          "nor a .tar.gz of one")
-    if SHARED_SOURCE.is_file():
-        log(f"ComfyUI source: {SHARED_SOURCE}")
-        return sha256(SHARED_SOURCE), SHARED_SOURCE, True
+    for tarball in shared_tarballs():
+        if tarball.is_file():
+            log(f"ComfyUI source: {tarball}")
+            return sha256(tarball), tarball, True
     raise SystemExit(
-        f"[host] the ComfyUI 0.33.0 host needs ComfyUI's source and {SHARED_SOURCE} is not here.\n"
+        f"[host] the ComfyUI 0.33.0 host needs ComfyUI's source and no ../{SHARED_TARBALL} is beside the clone.\n"
         f"  Point {SOURCE_ENV} at a ComfyUI source folder, git checkout or .tar.gz, e.g.\n"
         "    git clone https://github.com/comfyanonymous/ComfyUI /path/ComfyUI\n"
         "    git -C /path/ComfyUI checkout v0.33.0\n"
         f"    {SOURCE_ENV}=/path/ComfyUI make test\n"
         "  or use your own ComfyUI as it is: COMFYUI_PATH=/path/ComfyUI COMFYUI_PYTHON=/path/python make test-one")
+
+
+def shared_tarballs() -> list[Path]:
+    """Where this workplace's copy of the 0.33.0 source may lie: beside the clone, or beside the checkout the
+    clone was made from (a fresh clone in a temporary folder)."""
+    places = [REPO.parent / SHARED_TARBALL]
+    origin = subprocess.run(["git", "-C", str(REPO), "config", "--get", "remote.origin.url"], capture_output=True,
+                            text=True).stdout.strip()
+    if origin and "://" not in origin and Path(origin).expanduser().is_dir():
+        places.append(Path(origin).expanduser().resolve().parent / SHARED_TARBALL)
+    return places
 
 
 def unpack_tarball(archive: Path, dest: Path) -> None:

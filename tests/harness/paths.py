@@ -2,13 +2,28 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent.parent
 WORKFLOWS = REPO / "workflows"
-SHARED = REPO.parent / "shared"
+
+
+def _shared_folder() -> Path:
+    """The workplace's ``shared/`` beside the clone, or beside the checkout a fresh clone was made from."""
+    beside = REPO.parent / "shared"
+    if beside.is_dir():
+        return beside
+    origin = subprocess.run(["git", "-C", str(REPO), "config", "--get", "remote.origin.url"], capture_output=True,
+                            text=True).stdout.strip()
+    if origin and "://" not in origin and (Path(origin).expanduser().resolve().parent / "shared").is_dir():
+        return Path(origin).expanduser().resolve().parent / "shared"
+    return beside
+
+
+SHARED = _shared_folder()
 OFFICIAL_TINY = SHARED / "data" / "official_format_tiny"
 MAGICANIMATE_INPUTS = SHARED / "data" / "magicanimate_inputs"
 PACK_DIR_NAME = "ComfyUI-MagicAnimate"
