@@ -49,3 +49,12 @@ def test_node_table_lists_every_input():
             row = next((line for line in nodes_section.splitlines() if line.startswith(f"| `{node_id}` |")), "")
             missing += [f"{node_id}.{name}" for name in inputs if f"`{name}`" not in row]
     assert not missing, f"inputs missing from the README's node table: {missing}"
+
+
+def test_warnings_list_is_generated_from_the_notice_catalogue():
+    from magic_core.notices import NOTICES, notice_table
+
+    start, end = "<!-- notices:start -->\n", "\n<!-- notices:end -->"
+    listed = README[README.index(start) + len(start):README.index(end)]
+    assert NOTICES and listed == notice_table(), ("README's list of warnings is out of date; run "
+                                                  "python3 scripts/update_readme_notices.py")

@@ -1,0 +1,82 @@
+"""What the pack changes about a user's input, said where the user looks: the node's UI text and the server log.
+
+Every warning the pack gives is a `Notice` in `NOTICES` (README's troubleshooting list of warnings is generated from
+it by ``scripts/update_readme_notices.py``; a test keeps the two equal). A node makes a `NoticeBoard`, passes it to
+the ``magic_core`` function it calls (``notices=board``), and returns ``notice_output(..., board=board)``
+(``nodes/notice_output.py``), which puts the board's lines into the node's UI text. Without a board (plain Python,
+training, benchmarks) a warning goes to the log only.
+
+A template is one short sentence (or two): what happened, the numbers, how to change it; ``str.format`` fields
+name the numbers.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One kind of warning: ``node`` is the display name of the node that gives it (for the README)."""
+    key: str
+    node: str
+    template: str
+
+    def format(self, **values: object) -> str:
+        """The warning's text with its numbers filled in."""
+        return self.template.format(**values)
+
+
+NOTICES: dict[str, Notice] = {}
+
+
+def declare(key: str, node: str, template: str) -> Notice:
+    """Add a warning to the catalogue (keys are unique)."""
+    if key in NOTICES:
+        raise ValueError(f"notice {key!r} is declared twice")
+    NOTICES[key] = notice = Notice(key, node, template)
+    return notice
+
+
+REFERENCE_BATCH = declare(
+    "reference_batch", "Apply MagicAnimate Appearance Encoder",
+    "MagicAnimate appearance: reference_image holds {count} images; only the first is used as the reference "
+    "(pick one image, e.g. with an image-from-batch node, to choose which).")
+
+
+class NoticeBoard:
+    """Collects the warnings of one node run; each is logged at once."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def warn(self, notice: Notice, **values: object) -> str:
+        """Log the warning and keep it for the node's UI text; returns the text."""
+        message = notice.format(**values)
+        log.warning(message)
+        if message not in self.messages:
+            self.messages.append(message)
+        return message
+
+    @property
+    def text(self) -> str:
+        """All warnings of the run, one per line."""
+        return "\n".join(self.messages)
+
+
+def warn(notices: NoticeBoard | None, notice: Notice, **values: object) -> str:
+    """Give a warning on ``notices`` when there is a board (a node run), else to the log only."""
+    if notices is not None:
+        return notices.warn(notice, **values)
+    message = notice.format(**values)
+    log.warning(message)
+    return message
+
+
+def notice_table() -> str:
+    """The README's table of warnings, generated from `NOTICES`."""
+    rows = ["| node | warning (the numbers in braces are filled in) |", "| --- | --- |"]
+    rows += [f"| {n.node} | {n.template} |" for n in sorted(NOTICES.values(), key=lambda n: (n.node, n.key))]
+    return "\n".join(rows)
