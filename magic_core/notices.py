@@ -45,6 +45,11 @@ REFERENCE_BATCH = declare(
     "MagicAnimate appearance: reference_image holds {count} images; only the first is used as the reference "
     "(pick one image, e.g. with an image-from-batch node, to choose which).")
 
+FRAME_SHORTFALL = declare(
+    "frame_shortfall", "Prepare MagicAnimate Motion",
+    "MagicAnimate motion: frame_count {asked} is more than the input holds, so {given} frames are used (input: "
+    "{total} frames, start_frame {start}, every_nth {nth}); set frame_count to {given} or fewer, or 0 for all.")
+
 
 class NoticeBoard:
     """Collects the warnings of one node run; each is logged at once."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from ..magic_core.motion import FIT_MODES, MOTIONS, prepare_motion, render_synthetic_motion
+from ..magic_core.motion import FIT_MODES, MOTIONS, output_fps, prepare_motion, render_synthetic_motion
+from ..magic_core.notices import NoticeBoard
+from .notice_output import notice_output
 
 MAX_SIZE = 8192
 
@@ -33,20 +35,28 @@ class MagicAnimatePrepareMotion(io.ComfyNode):
                              tooltip="How many frames to output; 0 = all remaining frames."),
                 io.Int.Input("every_nth", default=1, min=1, max=1000,
                              tooltip="Take every n-th frame (2 halves the frame rate)."),
+                # Optional so that saved workflows from before this input still load.
+                io.Float.Input("fps", default=25.0, min=0.01, max=1000.0, step=0.01, optional=True,
+                               tooltip="The input video's frame rate: wire GetVideoComponents' fps here. The fps "
+                                       "output (this / every_nth) is the rate to save the result at."),
             ],
             outputs=[
                 io.Image.Output("prepared_frames", display_name="frames", tooltip="The sized DensePose frames."),
                 io.Int.Output("prepared_frame_count", display_name="frame_count",
                               tooltip="Number of output frames: use it as the latent batch size."),
+                io.Float.Output("prepared_fps", display_name="fps",
+                                tooltip="The output frames' rate (fps / every_nth): wire it to CreateVideo and "
+                                        "SaveAnimatedWEBP so the motion plays at its real speed."),
             ],
         )
 
     @classmethod
     def execute(cls, frames: torch.Tensor, width: int, height: int, fit: str, start_frame: int, frame_count: int,
-                every_nth: int) -> io.NodeOutput:
+                every_nth: int, fps: float = 25.0) -> io.NodeOutput:
+        board = NoticeBoard()
         out = prepare_motion(frames=frames, width=width, height=height, fit=fit, start_frame=start_frame,
-                             frame_count=frame_count, every_nth=every_nth)
-        return io.NodeOutput(out, out.shape[0])
+                             frame_count=frame_count, every_nth=every_nth, notices=board)
+        return notice_output(out, out.shape[0], output_fps(fps, every_nth), board=board)
 
 
 class MagicAnimateSyntheticMotion(io.ComfyNode):

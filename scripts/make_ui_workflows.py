@@ -29,7 +29,7 @@ MODELS = ("1. Models: pick your SD1.5 checkpoint, VAE and the MagicAnimate files
 INPUTS = ("2. Inputs: your reference photo and DensePose motion", "#8A8", [["5"], ["6", "7", "8"]])
 MAGIC = ("3. MagicAnimate: appearance, DensePose, temporal attention, fusion sampler", "#a1309b",
          [["3", "4", "9"], ["15", "11", "13"], ["16"]])
-OUTPUT = ("4. Output: decode (upscale) and save: mp4 at the input's fps, animated WEBP", "#b06634",
+OUTPUT = ("4. Output: decode (upscale), save mp4 and WEBP at the motion's fps", "#b06634",
           [["17", "22", "18"], ["19", "20"]])
 GROUPS = [MODELS, INPUTS, MAGIC, OUTPUT]
 

@@ -8,11 +8,13 @@ from magic_core.motion import (
     DENSEPOSE_BACKGROUND,
     PART_COLORS,
     fit_frames,
+    output_fps,
     prepare_motion,
     render_part_indices,
     render_synthetic_motion,
     select_frames,
 )
+from magic_core.notices import NoticeBoard
 
 BACKGROUND = torch.tensor(DENSEPOSE_BACKGROUND, dtype=torch.float32) / 255.0
 
@@ -63,6 +65,24 @@ def test_frame_selection_start_step_and_count():
     assert select_frames(src, 1, 0, 4).shape[0] == 3   # frames 1, 5, 9: 0 = all remaining
     out = prepare_motion(torch.cat([src, torch.ones(10, 8, 8, 1)], dim=-1), 16, 8, "stretch", 7, 0, 1)
     assert out.shape == (3, 8, 16, 3)                   # alpha dropped, frames 7..9
+
+
+def test_frames_past_the_end_are_a_warning_with_the_numbers():
+    board = NoticeBoard()
+    out = prepare_motion(column_coded(25, 8, 8), 8, 8, "crop", start_frame=5, frame_count=40, every_nth=2,
+                         notices=board)
+    assert out.shape[0] == 10                           # frames 5, 7, ..., 23
+    assert len(board.messages) == 1
+    assert all(w in board.text for w in ("frame_count 40", "10 frames are used", "25 frames", "start_frame 5",
+                                         "every_nth 2"))
+    quiet = NoticeBoard()
+    prepare_motion(column_coded(25, 8, 8), 8, 8, "crop", 5, 10, 2, notices=quiet)
+    prepare_motion(column_coded(25, 8, 8), 8, 8, "crop", 5, 0, 2, notices=quiet)
+    assert quiet.messages == []                         # exactly what the video holds, or all: nothing to say
+
+
+def test_output_fps_is_the_source_rate_over_every_nth():
+    assert output_fps(25.0, 2) == 12.5 and output_fps(30.0, 1) == 30.0 and output_fps(24.0, 3) == 8.0
 
 
 @pytest.mark.parametrize("kwargs, words", [

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from ..errors import MagicAnimateError
 from ..image_batch import check_frames
+from ..notices import FRAME_SHORTFALL, NoticeBoard, warn
 from .palette import DENSEPOSE_BACKGROUND
 
 FIT_MODES = ("crop", "pad", "stretch")
@@ -56,8 +57,20 @@ def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return x.movedim(1, -1).clamp(0, 1).to(frames.dtype)
 
 
+def output_fps(fps: float, every_nth: int) -> float:
+    """The frame rate of the selected frames: the source's ``fps`` divided by ``every_nth``."""
+    return float(fps) / max(1, int(every_nth))
+
+
 def prepare_motion(frames: torch.Tensor, width: int, height: int, fit: str, start_frame: int = 0,
-                   frame_count: int = 0, every_nth: int = 1) -> torch.Tensor:
-    """Select and size DensePose frames for the ControlNet hints and the latent (one call, one frame count)."""
+                   frame_count: int = 0, every_nth: int = 1, notices: NoticeBoard | None = None) -> torch.Tensor:
+    """Select and size DensePose frames for the ControlNet hints and the latent (one call, one frame count).
+
+    A ``frame_count`` the video cannot give (past its end) is a warning on ``notices``, not an error.
+    """
     frames = check_frames(frames)
-    return fit_frames(select_frames(frames, start_frame, frame_count, every_nth), width, height, fit)
+    chosen = select_frames(frames, start_frame, frame_count, every_nth)
+    if 0 < chosen.shape[0] < frame_count:
+        warn(notices, FRAME_SHORTFALL, asked=frame_count, given=chosen.shape[0], total=frames.shape[0],
+             start=start_frame, nth=every_nth)
+    return fit_frames(chosen, width, height, fit)
