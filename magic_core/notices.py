@@ -30,6 +30,7 @@ class Notice:
 
 
 NOTICES: dict[str, Notice] = {}
+SAMPLING_NOTICES_KEY = "magicanimate_notices"
 
 
 def declare(key: str, node: str, template: str) -> Notice:
@@ -44,6 +45,12 @@ REFERENCE_BATCH = declare(
     "reference_batch", "Apply MagicAnimate Appearance Encoder",
     "MagicAnimate appearance: reference_image holds {count} images; only the first is used as the reference "
     "(pick one image, e.g. with an image-from-batch node, to choose which).")
+
+REFERENCE_CROP = declare(
+    "reference_crop", "MagicAnimate Fusion Sampler",
+    "MagicAnimate appearance: the {ref_w}x{ref_h} reference is centre-cropped to the {video_w}x{video_h} video's "
+    "aspect ratio, keeping {kept}% of its {side}; set reference_fit to pad on Apply MagicAnimate Appearance "
+    "Encoder to keep all of it, or use a reference shaped like the video.")
 
 FRAME_SHORTFALL = declare(
     "frame_shortfall", "Prepare MagicAnimate Motion",
@@ -78,6 +85,18 @@ def warn(notices: NoticeBoard | None, notice: Notice, **values: object) -> str:
     message = notice.format(**values)
     log.warning(message)
     return message
+
+
+def with_sampling_notices(model_options: dict, notices: NoticeBoard | None) -> None:
+    """Let patches that only learn something during sampling (wrappers) warn on the sampling node's board:
+    ``model_options`` is a clone's (the board is a plain reference, dropped with the clone)."""
+    if notices is not None:
+        model_options.setdefault("transformer_options", {})[SAMPLING_NOTICES_KEY] = notices
+
+
+def sampling_notices(model_options: dict | None) -> NoticeBoard | None:
+    """The sampling node's board put there by `with_sampling_notices` (None outside such a run)."""
+    return ((model_options or {}).get("transformer_options") or {}).get(SAMPLING_NOTICES_KEY)
 
 
 def notice_table() -> str:

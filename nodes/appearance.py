@@ -6,9 +6,17 @@ from comfy.model_patcher import ModelPatcher
 from comfy.sd import VAE
 from comfy_api.latest import io
 
-from ..magic_core.appearance import FUSION_BLOCKS, AppearanceEncoder, apply_appearance_encoder, load_appearance_encoder
+from ..magic_core.appearance import (
+    FUSION_BLOCKS,
+    REFERENCE_FITS,
+    AppearanceEncoder,
+    apply_appearance_encoder,
+    load_appearance_encoder,
+)
 from ..magic_core.input_ranges import APPEARANCE_STRENGTH_MAX, percent_range_problem
 from ..magic_core.model_paths import model_file_names, model_file_path
+from ..magic_core.notices import NoticeBoard
+from .notice_output import notice_output
 
 AppearanceEncoderType = io.Custom("MAGICANIMATE_APPEARANCE")
 
@@ -49,8 +57,8 @@ class MagicAnimateApplyAppearanceEncoder(io.ComfyNode):
                                             tooltip="From Load MagicAnimate Appearance Encoder."),
                 io.Vae.Input("vae", tooltip="Encodes the reference image (the original uses sd-vae-ft-mse)."),
                 io.Image.Input("reference_image",
-                               tooltip="The person to animate. Centre-cropped to the video's aspect ratio and "
-                                       "resized to its size; only the first image of a batch is used."),
+                               tooltip="The person to animate. Fitted to the video's aspect ratio (reference_fit) "
+                                       "and resized to its size; only the first image of a batch is used."),
                 io.Float.Input("strength", default=1.0, min=0.0, max=APPEARANCE_STRENGTH_MAX, step=0.05,
                                tooltip="1.0 = the original MagicAnimate, 0 = off; in between, the reference tokens "
                                        "are blended towards each frame's own tokens."),
@@ -60,6 +68,11 @@ class MagicAnimateApplyAppearanceEncoder(io.ComfyNode):
                                tooltip="Sampling progress at which reference attention starts (0 = first step)."),
                 io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.01,
                                tooltip="Sampling progress at which reference attention stops (1 = last step)."),
+                # Optional so that saved workflows from before this input load and get the original's crop.
+                io.Combo.Input("reference_fit", options=list(REFERENCE_FITS), default="crop", optional=True,
+                               tooltip="crop: centre-crop the reference to the video's aspect ratio (the "
+                                       "original); pad: keep all of it, padded with its own edge pixels (better "
+                                       "for a portrait photo with a landscape video)."),
             ],
             outputs=[io.Model.Output("patched_model", display_name="model",
                                      tooltip="The model with reference attention (a patched copy).")],
@@ -72,10 +85,12 @@ class MagicAnimateApplyAppearanceEncoder(io.ComfyNode):
     @classmethod
     def execute(cls, model: ModelPatcher, appearance_encoder: AppearanceEncoder, vae: VAE,
                 reference_image: torch.Tensor, strength: float, fusion_blocks: str, start_percent: float,
-                end_percent: float) -> io.NodeOutput:
-        return io.NodeOutput(apply_appearance_encoder(
+                end_percent: float, reference_fit: str = "crop") -> io.NodeOutput:
+        board = NoticeBoard()
+        return notice_output(apply_appearance_encoder(
             model=model, encoder=appearance_encoder, vae=vae, reference_image=reference_image, strength=strength,
-            fusion_blocks=fusion_blocks, start_percent=start_percent, end_percent=end_percent))
+            fusion_blocks=fusion_blocks, start_percent=start_percent, end_percent=end_percent,
+            reference_fit=reference_fit, notices=board), board=board)
 
 
 NODES = [MagicAnimateAppearanceEncoderLoader, MagicAnimateApplyAppearanceEncoder]

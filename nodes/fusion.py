@@ -16,6 +16,8 @@ from ..magic_core.fusion import (
     FusionSettings,
     fusion_sample,
 )
+from ..magic_core.notices import NoticeBoard
+from .notice_output import notice_output
 
 MAX_FRAMES = 4096
 
@@ -38,8 +40,8 @@ class MagicAnimateFusionSampler(io.ComfyNode):
                                                           "prompt)."),
                 io.Latent.Input("latent_image", tooltip="The video latent: one batch entry per frame (e.g. "
                                                         "EmptyLatentImage with batch_size = frame count)."),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                             tooltip="The random seed used for creating the noise (the demo uses 1)."),
+                io.Int.Input("seed", default=1, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="The random seed used for creating the noise (1, as the original's demo)."),
                 io.Int.Input("steps", default=25, min=1, max=10000,
                              tooltip="Denoising steps (25 in the original)."),
                 io.Float.Input("cfg", default=7.5, min=0.0, max=100.0, step=0.1, round=0.01,
@@ -96,11 +98,12 @@ class MagicAnimateFusionSampler(io.ComfyNode):
         settings = FusionSettings(context_frames=context_frames, context_overlap=context_overlap,
                                   context_stride=context_stride, closed_loop=closed_loop, schedule=schedule,
                                   fuse_method=fuse_method)
+        board = NoticeBoard()
         with release_frames_on_error():
-            return io.NodeOutput(fusion_sample(model, positive, negative, latent_image, seed=seed, steps=steps,
+            return notice_output(fusion_sample(model, positive, negative, latent_image, seed=seed, steps=steps,
                                                cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,
                                                denoise=denoise, settings=settings, beta_schedule=beta_schedule,
-                                               noise=noise))
+                                               noise=noise, notices=board), board=board)
 
 
 NODES = [MagicAnimateFusionSampler]

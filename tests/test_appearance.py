@@ -283,6 +283,54 @@ def test_reference_resized_by_centre_crop(base, appearance_encoder):
     torch.testing.assert_close(latent, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_reference_pad_keeps_all_of_it_with_its_edge_pixels(base, appearance_encoder):
+    """A 96x32 portrait reference for a square video: padded left and right (32 columns each, repeating its
+    edge columns) to 96x96, then resized to 64x64; nothing of the image is cut."""
+    from magic_core.appearance.fit import pad_to_aspect
+    from magic_core.appearance.source import ReferenceLatentSource
+
+    vae = tiny_taesd_vae()
+    tall = torch.rand((1, 96, 32, 3), generator=torch.Generator().manual_seed(4))
+    padded = pad_to_aspect(tall.movedim(-1, 1), (64, 64))
+    assert padded.shape == (1, 3, 96, 96)
+    assert torch.equal(padded[:, :, :, 32:64], tall.movedim(-1, 1))
+    assert torch.equal(padded[:, :, :, 0], tall[:, :, 0].movedim(-1, 1))        # edge column repeated
+    assert torch.equal(padded[:, :, :, 95], tall[:, :, 31].movedim(-1, 1))
+    latent = ReferenceLatentSource(vae, tall, "pad").latent((LATENT, LATENT), base.model)
+    resized = comfy.utils.common_upscale(padded, 64, 64, "bicubic", "disabled")
+    expected = vae.encode(resized.clamp(0, 1).movedim(1, -1)) * SD15_SCALE
+    torch.testing.assert_close(latent, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_large_reference_crop_is_a_warning_with_the_numbers():
+    from magic_core.appearance.fit import crop_kept, say_crop
+    from magic_core.notices import NoticeBoard
+
+    kept, side = crop_kept((960, 540), (288, 512))          # the issue's portrait photo, a 16:9 video
+    assert side == "height" and round(kept * 100) == 32
+    board = NoticeBoard()
+    say_crop((960, 540), (288, 512), board)
+    assert len(board.messages) == 1
+    assert all(w in board.text for w in ("540x960", "512x288", "32% of its height", "reference_fit to pad"))
+    quiet = NoticeBoard()
+    say_crop((600, 500), (512, 512), quiet)                  # 17% cut: below the 20% at which it speaks
+    say_crop((512, 512), (512, 512), quiet)
+    assert quiet.messages == []
+
+
+def test_reference_batch_is_a_warning_and_the_first_image_is_used():
+    from magic_core.appearance.source import check_reference_image
+    from magic_core.notices import NoticeBoard
+
+    board = NoticeBoard()
+    images = torch.rand(3, 8, 8, 3)
+    assert torch.equal(check_reference_image(images, board), images[:1])
+    assert "holds 3 images" in board.text
+    quiet = NoticeBoard()
+    check_reference_image(images[:1], quiet)
+    assert quiet.messages == []
+
+
 # --- bad input -----------------------------------------------------------------------------------------
 
 def test_bad_files_give_clear_errors(official_tiny, tmp_path):

@@ -16,7 +16,7 @@ from magic_core.fusion.windows import FusionSettings
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 NODE_ID = "MagicAnimateFusionSampler"
-DEFAULTS = {"seed": 0, "steps": 25, "cfg": 7.5, "sampler_name": "ddim", "scheduler": "ddim_uniform", "denoise": 1.0,
+DEFAULTS = {"seed": 1, "steps": 25, "cfg": 7.5, "sampler_name": "ddim", "scheduler": "ddim_uniform", "denoise": 1.0,
             "context_frames": 16, "context_overlap": 4, "context_stride": 1, "closed_loop": True,
             "schedule": "uniform", "fuse_method": "flat", "beta_schedule": "sqrt_linear (MagicAnimate)"}
 OPTIONAL = {"noise": "shared (MagicAnimate)"}  # optional: saved workflows from before it get the default

@@ -2,10 +2,13 @@
 self-attention inputs join the keys/values of the denoising UNet's self-attention (reference attention).
 
 ``blocks`` (which transformer blocks pair up), ``loading`` (reading the encoder file), ``source`` (the reference
-latent), ``reference`` (recording the encoder's states and the attention that reads them), ``patch`` (the clone).
+latent; ``fit``: its crop or pad), ``reference`` (recording the encoder's states and the attention that reads
+them), ``patch`` (the clone).
 """
 from .blocks import FUSION_BLOCKS
+from .fit import REFERENCE_FITS
 from .loading import AppearanceEncoder, load_appearance_encoder
 from .patch import apply_appearance_encoder
 
-__all__ = ["FUSION_BLOCKS", "AppearanceEncoder", "apply_appearance_encoder", "load_appearance_encoder"]
+__all__ = ["FUSION_BLOCKS", "REFERENCE_FITS", "AppearanceEncoder", "apply_appearance_encoder",
+           "load_appearance_encoder"]

@@ -20,6 +20,7 @@ from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
 from ..errors import MagicAnimateError
 from ..input_ranges import APPEARANCE_STRENGTH_MAX, check_percent_range
+from ..notices import NoticeBoard, sampling_notices
 from .blocks import fused_blocks, pair_blocks, transformer_blocks
 from .loading import AppearanceEncoder
 from .reference import ReferenceAttentionReplace, ReferenceBank, run_encoder
@@ -30,10 +31,13 @@ ADDITIONAL_MODELS_KEY = "magicanimate_appearance"
 
 def apply_appearance_encoder(model: comfy.model_patcher.ModelPatcher, encoder: AppearanceEncoder, vae,
                              reference_image: torch.Tensor, strength: float = 1.0, fusion_blocks: str = "midup",
-                             start_percent: float = 0.0, end_percent: float = 1.0) -> comfy.model_patcher.ModelPatcher:
+                             start_percent: float = 0.0, end_percent: float = 1.0, reference_fit: str = "crop",
+                             notices: NoticeBoard | None = None) -> comfy.model_patcher.ModelPatcher:
     """A clone of ``model`` whose self-attention also attends to the appearance encoder's reference states.
 
     ``strength`` 1 is the original, 0 returns an unpatched clone (see ``reference`` for the blend).
+    ``reference_fit``: ``crop`` (the original) or ``pad`` the reference to the video's aspect ratio; a batch of
+    references is a warning on ``notices``, a large crop one on the sampler's board when sampling starts.
     """
     if not isinstance(encoder, AppearanceEncoder):
         raise TypeError(f"appearance_encoder must come from Load MagicAnimate Appearance Encoder, got "
@@ -49,7 +53,7 @@ def apply_appearance_encoder(model: comfy.model_patcher.ModelPatcher, encoder: A
         raise MagicAnimateError(f"MagicAnimate appearance encoder: model is a {type(unet).__name__} model; the "
                                 f"appearance encoder needs an SD1.5 (UNet) model such as the checkpoint loader's "
                                 f"MODEL.")
-    source = ReferenceLatentSource(vae, reference_image)
+    source = ReferenceLatentSource(vae, reference_image, reference_fit, notices)
     writers = fused_blocks(encoder.blocks, fusion_blocks)
     pairing = pair_blocks(writers, fused_blocks(transformer_blocks(unet), fusion_blocks))
     patched = model.clone()
@@ -62,6 +66,7 @@ def apply_appearance_encoder(model: comfy.model_patcher.ModelPatcher, encoder: A
     sigma_start, sigma_end = sampling.percent_to_sigma(start_percent), sampling.percent_to_sigma(end_percent)
 
     def outer_sample(executor, noise, latent_image, *args, **kwargs):
+        source.say_fit(tuple(latent_image.shape[-2:]), sampling_notices(executor.class_obj.model_options))
         source.latent(tuple(latent_image.shape[-2:]), executor.class_obj.model_patcher.model)
         return executor(noise, latent_image, *args, **kwargs)
 

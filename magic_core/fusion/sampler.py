@@ -17,6 +17,8 @@ import torch
 
 from ..comfy_compat import LATENT_RATIO_KEYS, fix_empty_latent_channels
 from ..errors import MagicAnimateError
+from ..notices import NoticeBoard, with_sampling_notices
+from ..temporal import ENCODING_KEY, check_window_length
 from .beta_schedule import MAGICANIMATE_BETA, apply_beta_schedule
 from .context import apply_fusion
 from .noise import NOISE_SHARED, fusion_noise
@@ -65,18 +67,25 @@ def fusion_sample(model: comfy.model_patcher.ModelPatcher, positive: list, negat
                   seed: int = 0, steps: int = 25, cfg: float = 7.5, sampler_name: str = "ddim",
                   scheduler: str = "ddim_uniform", denoise: float = 1.0, settings: FusionSettings | None = None,
                   beta_schedule: str = MAGICANIMATE_BETA, callback: Callable | None = None,
-                  progress: bool = True, noise: str = NOISE_SHARED) -> dict[str, Any]:
+                  progress: bool = True, noise: str = NOISE_SHARED,
+                  notices: NoticeBoard | None = None) -> dict[str, Any]:
     """Sample a video latent (frames = batch) window by window; returns a LATENT dict like KSampler's.
 
     ``noise``: ``shared (MagicAnimate)`` starts frame i from the noise of frame i mod ``context_frames`` (the
     original's); ``independent`` draws every frame's own (KSampler's noise).  ``denoise`` < 1 uses the same noise.
 
     ``callback(step, x0, x, total_steps)`` replaces the default progress bar/preview callback; with
-    ``progress=False`` and no callback, nothing is reported.
+    ``progress=False`` and no callback, nothing is reported.  ``notices``: the node's board, on which patches
+    that learn something only when sampling starts (e.g. the reference crop) warn.
     """
     settings = settings or FusionSettings()
     _check_inputs(latent, steps, sampler_name, scheduler, denoise)
+    # The window a model call sees: the whole video when it fits in one window. Checked here, before any model
+    # is loaded, rather than in the first step.
+    window = min(settings.context_frames, int(latent["samples"].shape[0]))
+    check_window_length(window, model.model_options.get("transformer_options", {}).get(ENCODING_KEY))
     patched = fusion_model(model, settings, beta_schedule)
+    with_sampling_notices(patched.model_options, notices)
     latent_image = fix_empty_latent_channels(patched, latent)
     start_noise = fusion_noise(latent_image, seed, noise, settings.context_frames, latent.get("batch_index"))
     if callback is None and progress:

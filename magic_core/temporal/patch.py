@@ -29,6 +29,8 @@ from .module import MotionModule, MotionModuleSet
 log = logging.getLogger(__name__)
 
 KEY = "magicanimate_temporal"
+# transformer_options entry: (frames of the positional encoding, file name), so samplers can check windows early.
+ENCODING_KEY = "magicanimate_temporal_encoding"
 CHILD_NAME = "magicanimate_temporal"
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -48,15 +50,22 @@ def temporal_slot_forward(layer: TemporalSlot, x: torch.Tensor, emb: Any, contex
                           transformer_options: dict, *args: Any) -> torch.Tensor:
     """forward_timestep_embed handler: attend over the frames of each cond/uncond chunk."""
     layout = frame_layout(transformer_options, x.shape[0])
-    max_frames = layer.motion.max_frames
-    if layout.frames > max_frames:
-        raise MagicAnimateError(f"MagicAnimate temporal attention: a window of {layout.frames} frames is longer than "
-                                f"the {max_frames}-frame positional encoding of '{layer.file_name}'. Use windows of at "
-                                f"most {max_frames} frames (the fusion sampler's context_frames) or fewer frames.")
+    check_window_length(layout.frames, (layer.motion.max_frames, layer.file_name))
     if layer.strength == 0.0:
         return x
     video = x.view(len(layout.chunks), layout.frames, *x.shape[1:])
     return x + layer.strength * layer.motion(video).to(x.dtype)
+
+
+def check_window_length(frames: int, encoding: tuple[int, str] | None) -> None:
+    """Clear error when a window of ``frames`` frames is longer than the motion modules' positional encoding
+    (``encoding``: the model's ``transformer_options[ENCODING_KEY]``, None without temporal attention)."""
+    if encoding is None or frames <= encoding[0]:
+        return
+    max_frames, file_name = encoding
+    raise MagicAnimateError(f"MagicAnimate temporal attention: a window of {frames} frames is longer than "
+                            f"the {max_frames}-frame positional encoding of '{file_name}'. Use windows of at "
+                            f"most {max_frames} frames (the fusion sampler's context_frames) or fewer frames.")
 
 
 def unet_slot_positions(unet: nn.Module, mid_block: bool) -> dict[str, tuple[nn.Sequential, int]]:
@@ -146,6 +155,7 @@ def apply_temporal_attention(model: ModelPatcher, weights: TemporalWeights, stre
             block._modules.pop(CHILD_NAME, None)
 
     patched.set_additional_models(KEY, [temporal])
+    patched.model_options["transformer_options"][ENCODING_KEY] = (int(weights.max_frames), weights.name)
     patched.set_injections(KEY, [comfy.patcher_extension.PatcherInjection(inject, eject)])
     patches = patched.model_options["transformer_options"].get("patches", {}).get("forward_timestep_embed_patch", [])
     if not any(cls is TemporalSlot for cls, _ in patches):
