@@ -5,6 +5,8 @@ import os
 
 import folder_paths
 
+from .model_kinds import order_by_kind
+
 MODEL_FOLDER = "magicanimate"
 MODEL_EXTENSIONS = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}
 
@@ -45,3 +47,8 @@ def model_file_names(folders: tuple[str, ...] = (MODEL_FOLDER,), path_contains: 
                 continue
             names.append(name)
     return names
+
+
+def model_file_names_of_kind(kind: str) -> list[str]:
+    """Every file of ``models/magicanimate``, those that look like ``kind`` (see ``model_kinds``) first."""
+    return order_by_kind(model_file_names(), kind, lambda name: folder_paths.get_full_path(MODEL_FOLDER, name))

@@ -14,7 +14,8 @@ from ..magic_core.appearance import (
     load_appearance_encoder,
 )
 from ..magic_core.input_ranges import APPEARANCE_STRENGTH_MAX, percent_range_problem
-from ..magic_core.model_paths import model_file_names, model_file_path
+from ..magic_core.model_kinds import APPEARANCE
+from ..magic_core.model_paths import model_file_names_of_kind, model_file_path
 from ..magic_core.notices import NoticeBoard
 from .notice_output import notice_output
 
@@ -30,7 +31,7 @@ class MagicAnimateAppearanceEncoderLoader(io.ComfyNode):
             category="MagicAnimate",
             description="Loads MagicAnimate's appearance encoder (the reference-image UNet) from models/magicanimate.",
             inputs=[
-                io.Combo.Input("encoder_name", options=model_file_names(),
+                io.Combo.Input("encoder_name", options=model_file_names_of_kind(APPEARANCE),
                                tooltip="MagicAnimate/appearance_encoder/diffusion_pytorch_model.safetensors (its "
                                        "config.json must be beside it), or a single-file ComfyUI-format UNet."),
             ],

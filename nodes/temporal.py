@@ -4,7 +4,8 @@ from __future__ import annotations
 from comfy.model_patcher import ModelPatcher
 from comfy_api.latest import io
 
-from ..magic_core.model_paths import model_file_names, model_file_path
+from ..magic_core.model_kinds import TEMPORAL
+from ..magic_core.model_paths import model_file_names_of_kind, model_file_path
 from ..magic_core.temporal import TemporalWeights, apply_temporal_attention, load_temporal_file
 
 TemporalAttention = io.Custom("MAGICANIMATE_TEMPORAL")
@@ -20,7 +21,7 @@ class MagicAnimateTemporalAttentionLoader(io.ComfyNode):
             description="Loads MagicAnimate's temporal attention (or an AnimateDiff SD1.5 motion module) and "
                         "checks every key and shape.",
             inputs=[
-                io.Combo.Input("model_name", options=model_file_names(),
+                io.Combo.Input("model_name", options=model_file_names_of_kind(TEMPORAL),
                                tooltip="File in models/magicanimate, normally "
                                        "MagicAnimate/temporal_attention/temporal_attention.ckpt (AnimateDiff "
                                        "SD1.5 motion modules v1/v2/v3 work too)."),
