@@ -7,7 +7,8 @@ With the real model files in ``--models`` (default ``./models``, laid out like C
 runs ``workflows/magicanimate_basic_api.json`` on your reference image and DensePose video.  Without them it
 lists exactly which files to download and where, then runs ``workflows/magicanimate_synthetic_api.json`` on
 tiny generated models so the whole path (server, every node, the fusion sampler, video saving) is seen to work;
-the tiny models have random weights, so that video shows noise, not a person.  Prints the mp4's path.
+the tiny models have random weights, so that video shows noise, not a person.  Prints the mp4's path, what
+was run, and the warnings the nodes showed; a failed run is one message with the server log's path.
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ import torch  # noqa: E402
 if not torch.cuda.is_available():
     comfy.cli_args.args.cpu = True
 
-from harness.server import ComfyServer  # noqa: E402
+from harness.history import ui_texts  # noqa: E402
+from harness.server import ComfyServer, ExecutionFailed, PromptRejected  # noqa: E402
 
 MAGICANIMATE_FILES = {
     "magicanimate/MagicAnimate/appearance_encoder/diffusion_pytorch_model.safetensors": "zcxu-eric/MagicAnimate",
@@ -153,6 +155,9 @@ def main() -> int:
         for rel, source in missing:
             print(f"  {models / rel}    <- {source}")
         if args.reference is not None:
+            print(f"Nothing was run: {args.reference} and {args.densepose} were NOT used, because animating "
+                  f"them needs the real files above. Plain `make demo` (no ARGS) runs the synthetic demo on tiny "
+                  f"generated models without them. (make reports this as Error 2.)")
             return 2
         print("Meanwhile: running the synthetic workflow on tiny generated models (random weights: the video "
               "shows noise, but every node and the fusion sampler run as with the real files).", flush=True)
@@ -160,26 +165,45 @@ def main() -> int:
         extra = prepare_base(base, None)
         install_tiny_models(base)
         workflow = synthetic_workflow(base, size=64, frames=24, steps=args.steps, seed=args.seed)
+        what = f"the synthetic workflow on tiny random models (64x64, 24 frames, {args.steps} steps)"
     else:
         base = REPO / "output" / "demo"
         extra = prepare_base(base, models)
         if args.reference is None:
             workflow = synthetic_workflow(base, args.size, 24, args.steps, args.seed)
+            what = f"the synthetic workflow on your models ({args.size}x{args.size}, 24 frames, {args.steps} steps)"
         else:
             workflow = user_workflow(base, models, args.reference.resolve(), args.densepose.resolve(), args)
+            frames = f"{args.frames} frames" if args.frames else "all frames"
+            what = (f"the basic workflow on {args.reference.name} and {args.densepose.name} ({args.size}x{args.size}, "
+                    f"{frames}, {args.steps} steps, seed {args.seed})")
 
     server = ComfyServer(COMFY, sys.executable, base, cpu=not torch.cuda.is_available(), extra_args=extra)
     print(f"Starting ComfyUI ({COMFY}) on {server.url}; log: {server.log_path}", flush=True)
     try:
         server.start()
         entry = server.run(workflow, timeout=6 * 3600)
+    except ExecutionFailed as err:
+        return fail(f"The run of {what} failed: {err.message}", server)
+    except PromptRejected as err:
+        return fail(f"ComfyUI refused the workflow ({what}): {err.body.get('error', {}).get('message', err)}", server)
+    except (RuntimeError, TimeoutError) as err:
+        return fail(f"The ComfyUI server failed while running {what}: {str(err).splitlines()[0]}", server)
     finally:
         server.stop()
+    for node_id, text in ui_texts(entry).items():
+        print(f"Warning (node {node_id}, {workflow[node_id]['class_type']}): {text}")
     videos = [p for p in server.output_files(entry) if p.suffix == ".mp4"]
     if not videos:
-        raise SystemExit(f"The workflow ran but saved no mp4; see {server.log_path}.")
-    print(f"Wrote {videos[0]}")
+        return fail(f"The run of {what} finished but saved no mp4.", server)
+    print(f"Ran {what}.\nWrote {videos[0]}")
     return 0
+
+
+def fail(message: str, server: ComfyServer) -> int:
+    """One readable failure message (no traceback) with the server log's path; the exit status."""
+    print(f"{message.rstrip()}\nThe server log: {server.log_path}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from harness.browser import browser_unavailable_reason, frontend
+from harness.history import ui_texts
 from harness.media import read_video, read_webp
 from harness.paths import MAGICANIMATE_INPUTS, REPO, WORKFLOWS, requires_shared
 from harness.prompts import load_workflow, small
@@ -69,6 +70,7 @@ def test_api_workflow_runs_through_server(workflow_files, comfy_server, name):
     except ExecutionFailed as err:
         pytest.fail(f"{name} failed: {err.message}")
     _check_outputs(comfy_server, entry, frames, size, VIDEO_FPS)
+    assert ui_texts(entry) == {}, "the shipped workflow changed nothing, so no node may warn"
 
 
 def test_basic_workflow_on_the_original_projects_inputs(workflow_files, comfy_server):

@@ -26,3 +26,13 @@ def cached_nodes(entry: dict[str, Any]) -> set[str]:
 def status_kinds(entry: dict[str, Any]) -> list[str]:
     """The kinds of the prompt's status messages, in order (``execution_start``, ...)."""
     return [kind for kind, _ in entry.get("status", {}).get("messages", [])]
+
+
+def ui_texts(entry: dict[str, Any]) -> dict[str, str]:
+    """Node id -> the text a node showed on the canvas (its ``text`` UI output, e.g. the pack's warnings)."""
+    texts = {}
+    for node_id, node_out in entry.get("outputs", {}).items():
+        parts = node_out.get("text") if isinstance(node_out, dict) else None
+        if parts:
+            texts[str(node_id)] = "\n".join(str(p) for p in parts)
+    return texts
