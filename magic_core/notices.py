@@ -52,6 +52,17 @@ REFERENCE_CROP = declare(
     "aspect ratio, keeping {kept}% of its {side}; set reference_fit to pad on Apply MagicAnimate Appearance "
     "Encoder to keep all of it, or use a reference shaped like the video.")
 
+CHECKPOINT_AS_ENCODER = declare(
+    "checkpoint_as_encoder", "Load MagicAnimate Appearance Encoder",
+    "MagicAnimate appearance encoder: '{name}' is a full Stable Diffusion checkpoint, not MagicAnimate's appearance "
+    "encoder; its UNet is used as the encoder. Pick MagicAnimate/appearance_encoder/"
+    "diffusion_pytorch_model.safetensors for MagicAnimate's results.")
+
+CONTEXT_HANDLER_REPLACED = declare(
+    "context_handler_replaced", "MagicAnimate Fusion Sampler",
+    "MagicAnimate fusion: the model already had a context handler (e.g. from core's Context Windows node); the "
+    "fusion sampler's own windows (context_frames, context_overlap) replace it, so that node can be removed.")
+
 FRAME_SHORTFALL = declare(
     "frame_shortfall", "Prepare MagicAnimate Motion",
     "MagicAnimate motion: frame_count {asked} is more than the input holds, so {given} frames are used (input: "

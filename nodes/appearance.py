@@ -40,7 +40,8 @@ class MagicAnimateAppearanceEncoderLoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, encoder_name: str) -> io.NodeOutput:
-        return io.NodeOutput(load_appearance_encoder(model_file_path(encoder_name)))
+        board = NoticeBoard()
+        return notice_output(load_appearance_encoder(model_file_path(encoder_name), notices=board), board=board)
 
 
 class MagicAnimateApplyAppearanceEncoder(io.ComfyNode):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.history import ui_texts
 from harness.media import read_webp
 from harness.prompts import LOADER_NODES, basic_prompt, without_video_output
 from harness.server import ExecutionFailed, PromptRejected, rss_kib
@@ -168,8 +169,9 @@ def test_other_model_file_that_works(server, bad_model_files, loader: str, kind:
     assert _webp(server, entry) == (4, (64, 64))
     if loader == "appearance":
         assert log_words in server.log_text()[log_start:], server.log_tail()
+        assert log_words in ui_texts(entry).get(node, ""), ui_texts(entry)
     _record(f"(works) {LOADER_TITLES[loader]}: {kind}", "success",
-            "4 frames of 64x64" + (f"; the log warns: {log_words}" if loader == "appearance" else
+            "4 frames of 64x64" + (f"; the node and the log warn: {log_words}" if loader == "appearance" else
                                    f" ({log_words}: windows up to 32 frames)"))
     _good_run(server)
 
@@ -248,7 +250,9 @@ def test_setting_that_works(server, case: str):
     entry = _good_run(server, wf)
     assert _webp(server, entry) == expected
     count, (width, height) = expected
-    _record(f"(works) {case}", "success", f"{count} frame{'s' * (count != 1)} of {width}x{height}")
+    warnings = " ".join(f"node {node}: {text}" for node, text in sorted(ui_texts(entry).items()))
+    _record(f"(works) {case}", "success",
+            f"{count} frame{'s' * (count != 1)} of {width}x{height}" + (f"; warns: {warnings}" if warnings else ""))
 
 
 EMPTY_BATCH_CASE = "Empty IMAGE batch (in-process: no core node makes one)"

@@ -220,3 +220,12 @@ def test_model_from_core_context_windows_samples_with_the_fusion_windows(fusion_
     assert [layout.frame_indices for layout in calls.layouts[:len(windows)]] == windows
     assert torch.equal(out, fused(tiny_sd15_patcher(0), fusion_conds, latent, settings))
     assert core.model_options.get("context_handler") is not None and core.wrappers, "the given model was changed"
+    from magic_core.fusion.sampler import fusion_model
+    from magic_core.notices import NoticeBoard
+
+    board = NoticeBoard()
+    fusion_model(core, settings, notices=board)
+    assert "already had a context handler" in board.text and "replace it" in board.text   # said on the node
+    quiet = NoticeBoard()
+    fusion_model(model, settings, notices=quiet)
+    assert quiet.messages == []

@@ -30,6 +30,7 @@ from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
 from ..checkpoints import CheckpointError, FileKind, read_state_dict
 from ..diffusers_config import read_config_json, unet_config_from_diffusers
+from ..notices import CHECKPOINT_AS_ENCODER, NoticeBoard, warn
 from .blocks import TransformerBlockInfo, transformer_blocks
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,9 @@ class AppearanceEncoder:
         return self.patcher.model
 
 
-def load_appearance_encoder(path: str) -> AppearanceEncoder:
-    """Load the appearance encoder at ``path`` (official diffusers file + config.json, or ComfyUI UNet)."""
+def load_appearance_encoder(path: str, notices: NoticeBoard | None = None) -> AppearanceEncoder:
+    """Load the appearance encoder at ``path`` (official diffusers file + config.json, or ComfyUI UNet); a full
+    SD checkpoint's UNet standing in for the encoder is a warning on ``notices``."""
     name = os.path.basename(path)
     state_dict = read_state_dict(path, APPEARANCE_FILE)
     if any("motion_modules" in k for k in state_dict):
@@ -70,7 +72,7 @@ def load_appearance_encoder(path: str) -> AppearanceEncoder:
     if "conv_in.weight" in state_dict and any(k.startswith("down_blocks.") for k in state_dict):
         unet_config, comfy_sd, unexpected = _from_diffusers(path, state_dict)
     elif any(k.startswith(("input_blocks.", COMFY_PREFIX + "input_blocks.")) for k in state_dict):
-        unet_config, comfy_sd = _from_comfy(name, state_dict)
+        unet_config, comfy_sd = _from_comfy(name, state_dict, notices)
         unexpected = []
     else:
         sample = ", ".join(sorted(state_dict)[:3])
@@ -98,11 +100,9 @@ def _from_diffusers(path: str, state_dict: dict[str, torch.Tensor]):
     return unet_config, comfy_sd, unexpected
 
 
-def _from_comfy(name: str, state_dict: dict[str, torch.Tensor]):
+def _from_comfy(name: str, state_dict: dict[str, torch.Tensor], notices: NoticeBoard | None = None):
     if any(k.startswith(("first_stage_model.", "cond_stage_model.", "conditioner.")) for k in state_dict):
-        log.warning("MagicAnimate: '%s' is a full Stable Diffusion checkpoint, not MagicAnimate's appearance "
-                        "encoder; its UNet is used as the appearance encoder. Pick MagicAnimate/appearance_encoder/"
-                        "diffusion_pytorch_model.safetensors for MagicAnimate's results.", name)
+        warn(notices, CHECKPOINT_AS_ENCODER, name=name)
     if any(k.startswith(COMFY_PREFIX) for k in state_dict):
         state_dict = {k[len(COMFY_PREFIX):]: v for k, v in state_dict.items() if k.startswith(COMFY_PREFIX)}
     try:

@@ -10,7 +10,6 @@ assignment does.
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -22,10 +21,9 @@ import torch
 
 from ..comfy_compat import index_list_window
 from ..frame_contract import WINDOW_KEY, set_window
+from ..notices import CONTEXT_HANDLER_REPLACED, NoticeBoard, warn
 from .weights import window_weights
 from .windows import FusionSettings, Window, context_windows
-
-log = logging.getLogger(__name__)
 
 WRAPPER_KEY = "magicanimate_fusion"
 CORE_WINDOW_KEY = "context_window"
@@ -138,12 +136,13 @@ def _window_noise_shape(executor, model, noise_shape, *args, **kwargs):
     return executor(model, noise_shape, *args, **kwargs)
 
 
-def apply_fusion(model: comfy.model_patcher.ModelPatcher, settings: FusionSettings) -> comfy.model_patcher.ModelPatcher:
-    """A clone of ``model`` that samples videos window by window with ``settings``."""
+def apply_fusion(model: comfy.model_patcher.ModelPatcher, settings: FusionSettings,
+                 notices: NoticeBoard | None = None) -> comfy.model_patcher.ModelPatcher:
+    """A clone of ``model`` that samples videos window by window with ``settings`` (replacing another context
+    handler is a warning on ``notices``)."""
     patched = model.clone()
     if patched.model_options.get("context_handler") is not None:
-        log.warning("MagicAnimate fusion: the model already had a context handler (e.g. core's context "
-                    "windows); the fusion sampler's windows replace it.")
+        warn(notices, CONTEXT_HANDLER_REPLACED)
         for wrapper_type, key in CORE_CONTEXT_WRAPPERS:  # they read attributes only core's handler has
             patched.remove_wrappers_with_key(wrapper_type, key)
     patched.model_options["context_handler"] = FusionContextHandler(settings)

@@ -26,9 +26,10 @@ from .windows import FusionSettings
 
 
 def fusion_model(model: comfy.model_patcher.ModelPatcher, settings: FusionSettings,
-                 beta_schedule: str = MAGICANIMATE_BETA) -> comfy.model_patcher.ModelPatcher:
+                 beta_schedule: str = MAGICANIMATE_BETA,
+                 notices: NoticeBoard | None = None) -> comfy.model_patcher.ModelPatcher:
     """A clone of ``model`` ready for windowed sampling: beta schedule + fusion context handler."""
-    return apply_fusion(apply_beta_schedule(model, beta_schedule), settings)
+    return apply_fusion(apply_beta_schedule(model, beta_schedule), settings, notices)
 
 
 def _check_inputs(latent: dict[str, Any], steps: int, sampler_name: str, scheduler: str, denoise: float) -> None:
@@ -84,7 +85,7 @@ def fusion_sample(model: comfy.model_patcher.ModelPatcher, positive: list, negat
     # is loaded, rather than in the first step.
     window = min(settings.context_frames, int(latent["samples"].shape[0]))
     check_window_length(window, model.model_options.get("transformer_options", {}).get(ENCODING_KEY))
-    patched = fusion_model(model, settings, beta_schedule)
+    patched = fusion_model(model, settings, beta_schedule, notices)
     with_sampling_notices(patched.model_options, notices)
     latent_image = fix_empty_latent_channels(patched, latent)
     start_noise = fusion_noise(latent_image, seed, noise, settings.context_frames, latent.get("batch_index"))
