@@ -126,6 +126,28 @@ def test_window_longer_than_encoding_is_a_clear_error(v1_weights, temporal_files
     assert torch.isfinite(_comfy(apply_temporal_attention(base, v3), frames=25, chunks=1)).all()
 
 
+def test_fusion_sampler_checks_the_window_before_any_model_loads(v1_weights, base, monkeypatch):
+    """The encoding length is recorded at patch time, so the fusion sampler refuses a too-long window at once."""
+    from harness.latents import empty_latent
+
+    from magic_core.fusion import FusionSettings, fusion_sample
+    from magic_core.temporal import ENCODING_KEY
+
+    patched = apply_temporal_attention(base, v1_weights)
+    assert patched.model_options["transformer_options"][ENCODING_KEY] == (24, v1_weights.name)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded before the window check")
+
+    monkeypatch.setattr(comfy.model_management, "load_models_gpu", no_loading)
+    with pytest.raises(ValueError, match=r"window of 30 frames is longer than the 24-frame positional encoding"):
+        fusion_sample(patched, [], [], empty_latent(30), settings=FusionSettings(30, 4), progress=False)
+    with pytest.raises(ValueError, match=r"window of 25 frames"):   # a video as long as the window: one window
+        fusion_sample(patched, [], [], empty_latent(25), settings=FusionSettings(4096, 4), progress=False)
+    with pytest.raises(AssertionError, match="a model was loaded"):   # 24 frames fit: sampling goes on to load
+        fusion_sample(patched, [], [], empty_latent(24), settings=FusionSettings(4096, 4), progress=False)
+
+
 def test_sampler_window_sets_the_frames(v1_weights, base):
     """With a fusion-sampler window the module attends over the window's frames (the batch of one chunk)."""
     patched = apply_temporal_attention(base, v1_weights)
