@@ -5,7 +5,9 @@
 For each ``workflows/<name>_api.json`` this starts a real ComfyUI server with the pack, opens its frontend in
 headless Chromium, loads the API workflow with the frontend's own ``app.loadApiJson`` (node titles come from
 ``_meta.title``), lays the nodes out in columns, adds the groups below that tell a user what to change, and
-saves ``app.graph.serialize()`` as ``workflows/<name>.json``.
+saves ``app.graph.serialize()`` as ``workflows/<name>.json``. The server gets the workflows' input files and
+empty stand-ins under their model file names, so the frontend finds every file it lists (no "missing model"
+errors in the screenshots); nothing is run.
 """
 from __future__ import annotations
 
@@ -22,6 +24,12 @@ from harness.browser import frontend  # noqa: E402
 from harness.server import ComfyServer  # noqa: E402
 
 WORKFLOWS = REPO / "workflows"
+# Loader node -> (model file input, models/ subfolder) of the shipped workflows.
+MODEL_INPUTS = {"CheckpointLoaderSimple": ("ckpt_name", "checkpoints"), "VAELoader": ("vae_name", "vae"),
+                "UpscaleModelLoader": ("model_name", "upscale_models"),
+                "MagicAnimateAppearanceEncoderLoader": ("encoder_name", "magicanimate"),
+                "MagicAnimateDensePoseControlNetLoader": ("controlnet_name", "magicanimate"),
+                "MagicAnimateTemporalAttentionLoader": ("model_name", "magicanimate")}
 
 # Groups left to right: title, colour, and columns of API node ids (ids absent from a workflow are skipped).
 MODELS = ("1. Models: pick your SD1.5 checkpoint, VAE and the MagicAnimate files", "#3f789e",
@@ -61,12 +69,34 @@ LAYOUT_JS = """(groups) => {
 }"""
 
 
+def place_files(base: Path) -> None:
+    """The workflows' inputs (small generated files) and an empty file for each model file they name."""
+    sys.path[:0] = [os.environ["COMFYUI_PATH"], str(REPO)]  # the inputs are rendered with the pack's own code
+    import comfy.options
+
+    comfy.options.enable_args_parsing(False)
+    import comfy.cli_args
+
+    comfy.cli_args.args.cpu = True  # nothing is computed here; do not look for a GPU
+    from harness.server_files import install_inputs
+
+    install_inputs(base)
+    for api_path in WORKFLOWS.glob("*_api.json"):
+        for node in json.loads(api_path.read_text()).values():
+            key, folder = MODEL_INPUTS.get(node["class_type"], (None, None))
+            if key:
+                path = base / "models" / folder / node["inputs"][key]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="magicanimate-ui-") as tmp:
         base = Path(tmp)
         for sub in ("custom_nodes", "input", "output", "temp", "user", "models"):
             (base / sub).mkdir(parents=True, exist_ok=True)
         (base / "custom_nodes" / "ComfyUI-MagicAnimate").symlink_to(REPO, target_is_directory=True)
+        place_files(base)
         server = ComfyServer(Path(os.environ["COMFYUI_PATH"]), sys.executable, base, cpu=True)
         server.start()
         try:
