@@ -4,7 +4,9 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from ..magic_core.motion import FIT_MODES, MOTIONS, prepare_motion, render_synthetic_motion
+from ..magic_core.motion import COLORMAPS, FIT_MODES, MOTIONS, prepare_motion, render_synthetic_motion
+from ..magic_core.notices import NoticeBoard
+from .notice_output import notice_output
 
 MAX_SIZE = 8192
 
@@ -33,6 +35,10 @@ class MagicAnimatePrepareMotion(io.ComfyNode):
                              tooltip="How many frames to output; 0 = all remaining frames."),
                 io.Int.Input("every_nth", default=1, min=1, max=1000,
                              tooltip="Take every n-th frame (2 halves the frame rate)."),
+                io.Combo.Input("colormap", options=list(COLORMAPS), default="viridis", optional=True,
+                               tooltip="viridis: MagicAnimate's DensePose colours (the frames as they are); "
+                                       "parula→viridis: convert Parula (CivitAI-style, black background) "
+                                       "DensePose to MagicAnimate's colours via the part index."),
             ],
             outputs=[
                 io.Image.Output("prepared_frames", display_name="frames", tooltip="The sized DensePose frames."),
@@ -43,10 +49,11 @@ class MagicAnimatePrepareMotion(io.ComfyNode):
 
     @classmethod
     def execute(cls, frames: torch.Tensor, width: int, height: int, fit: str, start_frame: int, frame_count: int,
-                every_nth: int) -> io.NodeOutput:
+                every_nth: int, colormap: str = "viridis") -> io.NodeOutput:
+        board = NoticeBoard()
         out = prepare_motion(frames=frames, width=width, height=height, fit=fit, start_frame=start_frame,
-                             frame_count=frame_count, every_nth=every_nth)
-        return io.NodeOutput(out, out.shape[0])
+                             frame_count=frame_count, every_nth=every_nth, colormap=colormap, notices=board)
+        return notice_output(out, out.shape[0], board=board)
 
 
 class MagicAnimateSyntheticMotion(io.ComfyNode):

@@ -6,6 +6,8 @@ import torch.nn.functional as F
 
 from ..errors import MagicAnimateError
 from ..image_batch import check_frames
+from ..notices import NoticeBoard
+from .colormap import apply_colormap, check_colormap
 from .palette import DENSEPOSE_BACKGROUND
 
 FIT_MODES = ("crop", "pad", "stretch")
@@ -57,7 +59,12 @@ def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def prepare_motion(frames: torch.Tensor, width: int, height: int, fit: str, start_frame: int = 0,
-                   frame_count: int = 0, every_nth: int = 1) -> torch.Tensor:
-    """Select and size DensePose frames for the ControlNet hints and the latent (one call, one frame count)."""
+                   frame_count: int = 0, every_nth: int = 1, colormap: str = "viridis",
+                   notices: NoticeBoard | None = None) -> torch.Tensor:
+    """Select and size DensePose frames for the ControlNet hints and the latent (one call, one frame count);
+    ``colormap`` converts Parula DensePose first; frames that do not look like MagicAnimate DensePose are warned
+    about (``notices``)."""
     frames = check_frames(frames)
-    return fit_frames(select_frames(frames, start_frame, frame_count, every_nth), width, height, fit)
+    chosen = apply_colormap(select_frames(frames, start_frame, frame_count, every_nth), colormap)
+    check_colormap(chosen, notices)
+    return fit_frames(chosen, width, height, fit)
