@@ -2,7 +2,7 @@
 
 The check measures the share of pixels within `NEAR` (RGB distance, 0..255 units) of the background RGB
 (68, 1, 84) or one of the 24 viridis part colours, on up to `SAMPLE_FRAMES` frames spread over the video; the
-original project's DensePose videos score above 0.99, compression and part edges included. Below `EXPECTED` the
+original project's DensePose videos score 0.978 to 0.987 (compression and part edges included). Below `EXPECTED` the
 likely cause is named: a black background (a Parula or another black-background rendering), or plain footage.
 """
 from __future__ import annotations
