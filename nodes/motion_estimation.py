@@ -5,8 +5,14 @@ import torch
 from comfy_api.latest import io
 
 from ..magic_core.model_paths import DENSEPOSE_FOLDER, model_file_names, model_file_path
-from ..magic_core.motion import (ALIGN_MODES, DensePoseModel, align_motion, estimate_densepose,
-                                 load_densepose_model, smooth_motion)
+from ..magic_core.motion import (
+    ALIGN_MODES,
+    DensePoseModel,
+    align_motion,
+    estimate_densepose,
+    load_densepose_model,
+    smooth_motion,
+)
 from ..magic_core.notices import NoticeBoard
 from .notice_output import notice_output
 

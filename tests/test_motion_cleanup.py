@@ -8,9 +8,18 @@ from harness.media import read_video
 from harness.paths import MAGICANIMATE_INPUTS, requires_shared
 from harness.tiny_magicanimate import synthetic_reference_image
 
-from magic_core.motion import (PARULA_COLORS, PART_COLORS, align_motion, decode_labels, measure_colormap,
-                               parula_to_viridis, prepare_motion, render_labels, render_part_indices,
-                               smooth_motion)
+from magic_core.motion import (
+    PART_COLORS,
+    PARULA_COLORS,
+    align_motion,
+    decode_labels,
+    measure_colormap,
+    parula_to_viridis,
+    prepare_motion,
+    render_labels,
+    render_part_indices,
+    smooth_motion,
+)
 from magic_core.motion.align import body_box, median_box
 from magic_core.notices import NoticeBoard
 

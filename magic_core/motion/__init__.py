@@ -5,7 +5,7 @@ from .colormap import COLORMAPS, apply_colormap, check_colormap, measure_colorma
 from .estimate import estimate_densepose
 from .estimator_model import DensePoseModel, load_densepose_model
 from .labels import decode_labels
-from .palette import DENSEPOSE_BACKGROUND, PARULA_COLORS, PART_COLORS, colorize_parts
+from .palette import DENSEPOSE_BACKGROUND, PART_COLORS, PARULA_COLORS, colorize_parts
 from .prepare import FIT_MODES, fit_frames, prepare_motion, select_frames
 from .render import render_labels
 from .smooth import smooth_motion

@@ -13,7 +13,7 @@ import torch
 
 from ..notices import NOT_DENSEPOSE, NoticeBoard, warn
 from .labels import nearest_palette
-from .palette import PARULA_COLORS, PART_COLORS
+from .palette import PART_COLORS, PARULA_COLORS
 from .render import render_labels
 
 COLORMAPS = ("viridis", "parula→viridis")

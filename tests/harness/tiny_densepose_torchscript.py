@@ -79,6 +79,23 @@ def person_image(height: int, width: int, red: tuple[int, int, int, int] | None 
     img = torch.full((1, height, width, 3), background)
     for rect, color in ((red, (0.9, 0.1, 0.1)), (blue, (0.1, 0.1, 0.9))):
         if rect is not None:
-            t, l, b, r = rect
-            img[0, t:b, l:r] = torch.tensor(color)
+            top, left, bottom, right = rect
+            img[0, top:bottom, left:right] = torch.tensor(color)
     return img
+
+
+def plain_dance_video(height: int, width: int, frames: int, seed: int = 0) -> torch.Tensor:
+    """"Footage" ``[F, H, W, 3]``: the synthetic walking figure in red (the colour the tiny model detects),
+    small and off-centre on a shaded green-grey wall: not DensePose, a video the estimator has to process."""
+    from magic_core.motion import render_part_indices
+
+    parts = render_part_indices(width, height, frames, "walk", seed)
+    wall = torch.tensor([0.45, 0.55, 0.5]) * torch.linspace(1.0, 0.8, height).view(1, height, 1, 1)
+    video = wall.expand(frames, height, width, 3).clone()
+    video[parts > 0] = torch.tensor([0.85, 0.15, 0.12])
+    return video
+
+
+def plain_person_photo(height: int, width: int, seed: int = 4) -> torch.Tensor:
+    """A "photo" ``[H, W, 3]`` of one person (the figure in red, larger and elsewhere than in the video)."""
+    return plain_dance_video(height, width, 1, seed)[0]
