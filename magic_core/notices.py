@@ -63,6 +63,12 @@ NOT_DENSEPOSE = declare(
     "the background RGB (68, 1, 84) or a viridis part colour (expected at least {expected:.0%}); likely cause: "
     "{cause}.")
 
+NOT_PARULA = declare(
+    "not_parula", "Prepare MagicAnimate Motion",
+    "MagicAnimate motion: colormap is parula→viridis but only {share:.0%} of the pixels are black or a Parula part "
+    "colour (expected at least {expected:.0%}); the conversion needs Parula DensePose (set colormap to viridis for "
+    "MagicAnimate DensePose, or run MagicAnimate DensePose Estimator on plain footage).")
+
 
 def frame_list(frames: list[int], limit: int = 8) -> str:
     """Frame numbers as short ranges for a warning: ``0-3, 7, 9-12`` (at most ``limit`` ranges, then ``...``)."""

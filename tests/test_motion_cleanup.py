@@ -161,6 +161,15 @@ def test_prepare_motion_converts_parula_and_then_passes_the_check():
     assert board.messages == [] and torch.equal(out, render_labels(labels))
 
 
+@pytest.mark.parametrize("kind", ["viridis DensePose", "plain footage"])
+def test_parula_conversion_of_something_else_warns(kind):
+    frames = (render_labels(figure(2)) if kind.startswith("viridis")
+              else synthetic_reference_image(64, 64)[None].repeat(2, 1, 1, 1))
+    board = NoticeBoard()
+    prepare_motion(frames, 64, 64, "crop", colormap="parula→viridis", notices=board)
+    assert len(board.messages) == 1 and "black or a Parula part colour" in board.messages[0], board.messages
+
+
 @pytest.mark.parametrize("name", ["densepose_running.mp4", "densepose_dancing2.mp4", "densepose_demo4.mp4"])
 def test_colormap_check_passes_the_original_projects_densepose_videos(name):
     pixels, _ = read_video(requires_shared(MAGICANIMATE_INPUTS / name))

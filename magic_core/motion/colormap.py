@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..notices import NOT_DENSEPOSE, NoticeBoard, warn
+from ..notices import NOT_DENSEPOSE, NOT_PARULA, NoticeBoard, warn
 from .labels import nearest_palette
 from .palette import PART_COLORS, PARULA_COLORS
 from .render import render_labels
@@ -60,10 +60,15 @@ def measure_colormap(frames: torch.Tensor) -> ColormapCheck:
                          parula=float(((parula <= NEAR) & (black > NEAR)).sum()) / total)
 
 
-def check_colormap(frames: torch.Tensor, notices: NoticeBoard | None = None) -> ColormapCheck:
-    """Measure the frames' colours and warn when they do not look like MagicAnimate DensePose."""
+def check_colormap(frames: torch.Tensor, colormap: str = "viridis",
+                   notices: NoticeBoard | None = None) -> ColormapCheck:
+    """Measure the frames' colours (before any conversion) and warn when they do not look like DensePose of
+    ``colormap``: MagicAnimate's viridis, or Parula for ``parula→viridis``."""
     result = measure_colormap(frames)
-    if not result.looks_like_densepose:
+    if colormap == "parula→viridis":
+        if result.black + result.parula < EXPECTED:
+            warn(notices, NOT_PARULA, share=result.black + result.parula, expected=EXPECTED)
+    elif not result.looks_like_densepose:
         warn(notices, NOT_DENSEPOSE, share=result.viridis, expected=EXPECTED, cause=result.cause)
     return result
 

@@ -65,6 +65,6 @@ def prepare_motion(frames: torch.Tensor, width: int, height: int, fit: str, star
     ``colormap`` converts Parula DensePose first; frames that do not look like MagicAnimate DensePose are warned
     about (``notices``)."""
     frames = check_frames(frames)
-    chosen = apply_colormap(select_frames(frames, start_frame, frame_count, every_nth), colormap)
-    check_colormap(chosen, notices)
-    return fit_frames(chosen, width, height, fit)
+    chosen = select_frames(frames, start_frame, frame_count, every_nth)
+    check_colormap(chosen, colormap, notices)
+    return fit_frames(apply_colormap(chosen, colormap), width, height, fit)

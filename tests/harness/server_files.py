@@ -35,6 +35,7 @@ BIG_REFERENCE = "reliability_reference_big.png"
 DENSEPOSE_MODEL = "densepose_r50_fpn_dl.torchscript"  # under models/magicanimate/densepose/
 PLAIN_VIDEO = "magicanimate_dance.mp4"
 PLAIN_VIDEO_SIZE = (112, 64)  # height, width: portrait, like a phone video
+PLAIN_VIDEO_AWAY = ("magicanimate_dance_away.mp4", (4, 5, 6))  # the dancer leaves the picture in these frames
 PERSON_PHOTO = "magicanimate_person.png"
 
 
@@ -78,5 +79,8 @@ def install_inputs(base: Path, size: int = 64) -> None:
             write_mp4(render_synthetic_motion(size, size, frames, motion, seed), inputs / name, VIDEO_FPS)
     if not (inputs / PLAIN_VIDEO).exists():
         write_mp4(plain_dance_video(*PLAIN_VIDEO_SIZE, SHORT_FRAMES), inputs / PLAIN_VIDEO, VIDEO_FPS)
+    if not (inputs / PLAIN_VIDEO_AWAY[0]).exists():
+        write_mp4(plain_dance_video(*PLAIN_VIDEO_SIZE, SHORT_FRAMES, away=PLAIN_VIDEO_AWAY[1]),
+                  inputs / PLAIN_VIDEO_AWAY[0], VIDEO_FPS)
     if not (inputs / PERSON_PHOTO).exists():
         write_png(plain_person_photo(96, 80), inputs / PERSON_PHOTO)

@@ -84,14 +84,17 @@ def person_image(height: int, width: int, red: tuple[int, int, int, int] | None 
     return img
 
 
-def plain_dance_video(height: int, width: int, frames: int, seed: int = 0) -> torch.Tensor:
+def plain_dance_video(height: int, width: int, frames: int, seed: int = 0,
+                      away: tuple[int, ...] = ()) -> torch.Tensor:
     """"Footage" ``[F, H, W, 3]``: the synthetic walking figure in red (the colour the tiny model detects),
-    small and off-centre on a shaded green-grey wall: not DensePose, a video the estimator has to process."""
+    small and off-centre on a shaded green-grey wall: not DensePose, a video the estimator has to process.
+    In the frames ``away`` the person is out of the picture."""
     from magic_core.motion import render_part_indices
 
     parts = render_part_indices(width, height, frames, "walk", seed)
     wall = torch.tensor([0.45, 0.55, 0.5]) * torch.linspace(1.0, 0.8, height).view(1, height, 1, 1)
     video = wall.expand(frames, height, width, 3).clone()
+    parts[list(away)] = 0
     video[parts > 0] = torch.tensor([0.85, 0.15, 0.12])
     return video
 
