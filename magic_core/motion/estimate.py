@@ -79,7 +79,8 @@ def estimate_densepose(model: DensePoseModel, frames: torch.Tensor, resolution: 
                                 f"multiple of 64; use e.g. 512.")
     pixels = to_uint8_rgb(frames)
     device = mm.get_torch_device()
-    mm.free_memory(model.memory_required(), device)
+    if device.type != "cpu":  # on the CPU, freeing would only unload the other models for nothing
+        mm.free_memory(model.memory_required(), device)
     module = model.module(device)
     out = torch.empty(pixels.shape, dtype=torch.float32, device=mm.intermediate_device())
     empty: list[int] = []

@@ -42,4 +42,4 @@ def paint_detections(boxes: torch.Tensor, coarse: torch.Tensor, fine: torch.Tens
 
 def render_labels(labels: torch.Tensor) -> torch.Tensor:
     """Label maps ``[..., H, W]`` (0..24) -> IMAGE ``[..., H, W, 3]`` in 0..1 with the exact palette colours."""
-    return PART_COLORS.to(labels.device)[labels].float() / 255.0
+    return PART_COLORS.to(labels.device)[labels.long()].float() / 255.0  # long: uint8 would index as a mask

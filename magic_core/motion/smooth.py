@@ -20,20 +20,20 @@ PARTS = PART_COLORS.shape[0]
 
 
 def majority_labels(labels: torch.Tensor, window: int) -> torch.Tensor:
-    """``[F, H, W]`` labels -> per-pixel majority over frames ``t - window // 2 .. t + window // 2``."""
+    """``[F, H, W]`` labels (any integer dtype) -> per-pixel majority over frames ``t - window // 2 .. t + window // 2``."""
     half = window // 2
     frames = labels.shape[0]
     out = torch.empty_like(labels)
     bar = comfy.utils.ProgressBar(frames)
     for t in range(frames):
         mm.throw_exception_if_processing_interrupted()
-        chunk = labels[max(0, t - half):t + half + 1]
+        chunk = labels[max(0, t - half):t + half + 1].long()
         counts = torch.zeros((PARTS, *labels.shape[1:]), dtype=torch.int32, device=labels.device)
         counts.scatter_add_(0, chunk, torch.ones_like(chunk, dtype=torch.int32))
         best = counts.max(dim=0).values
-        centre = labels[t]
+        centre = labels[t].long()
         keep = counts.gather(0, centre[None])[0] == best
-        out[t] = torch.where(keep, centre, counts.argmax(dim=0))
+        out[t] = torch.where(keep, centre, counts.argmax(dim=0)).to(out.dtype)
         bar.update_absolute(t + 1, frames)
     return out
 
