@@ -20,7 +20,7 @@ PARTS = PART_COLORS.shape[0]
 
 
 def majority_labels(labels: torch.Tensor, window: int) -> torch.Tensor:
-    """``[F, H, W]`` labels (any integer dtype) -> per-pixel majority over frames ``t - window // 2 .. t + window // 2``."""
+    """``[F, H, W]`` labels (any integer dtype) -> per-pixel majority over frames ``t - w // 2 .. t + w // 2``."""
     half = window // 2
     frames = labels.shape[0]
     out = torch.empty_like(labels)
