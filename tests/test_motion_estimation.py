@@ -169,3 +169,36 @@ def test_truncated_and_empty_files_are_clear_errors(tmp_path, tiny_model_file):
     cut.write_bytes(tiny_model_file.read_bytes()[:2000])
     with pytest.raises(ValueError, match="not a TorchScript archive"):
         load_densepose_model(str(cut))
+
+
+def test_densepose_folder_registered_and_merged_with_extra_paths(comfy_host, tmp_path, tiny_model_file):
+    """models/magicanimate/densepose/ is registered; an extra_model_paths.yaml entry (e.g. pointing at
+    comfyui_controlnet_aux's ckpts folder) adds its files; the folder lists .torchscript files only."""
+    import folder_paths
+
+    from magic_core.model_paths import DENSEPOSE_FOLDER, model_file_names, model_file_path, register_model_folder
+    paths, exts = folder_paths.folder_names_and_paths[DENSEPOSE_FOLDER]
+    assert paths[0] == f"{folder_paths.models_dir}/magicanimate/densepose" and exts == {".torchscript"}
+    saved = folder_paths.folder_names_and_paths.pop(DENSEPOSE_FOLDER)
+    try:
+        folder_paths.add_model_folder_path(DENSEPOSE_FOLDER, str(tmp_path))  # what the yaml entry does
+        (tmp_path / "densepose_r101_fpn_dl.torchscript").write_bytes(tiny_model_file.read_bytes())
+        (tmp_path / "notes.txt").write_text("not a model")
+        register_model_folder()
+        assert model_file_names((DENSEPOSE_FOLDER,)) == ["densepose_r101_fpn_dl.torchscript"]
+        model = load_densepose_model(model_file_path("densepose_r101_fpn_dl.torchscript", (DENSEPOSE_FOLDER,)))
+        assert model.name == "densepose_r101_fpn_dl.torchscript"
+    finally:
+        folder_paths.folder_names_and_paths[DENSEPOSE_FOLDER] = saved
+        folder_paths.filename_list_cache.pop(DENSEPOSE_FOLDER, None)
+
+
+def test_estimation_stops_when_cancelled(model):
+    import comfy.model_management as mm
+
+    mm.interrupt_current_processing(True)
+    try:
+        with pytest.raises(mm.InterruptProcessingException):
+            estimate_densepose(model, person_image(64, 64, red=(10, 10, 50, 50)).repeat(3, 1, 1, 1), 64)
+    finally:
+        mm.interrupt_current_processing(False)
