@@ -21,6 +21,22 @@ def register_model_folder() -> None:
                                        is_default=True)
     paths, extensions = folder_paths.folder_names_and_paths[MODEL_FOLDER]
     folder_paths.folder_names_and_paths[MODEL_FOLDER] = (paths, set(extensions) | MODEL_EXTENSIONS)
+    register_densepose_folder()
+
+
+DENSEPOSE_FOLDER = "magicanimate_densepose"  # models/magicanimate/densepose/: the DensePose TorchScript models
+DENSEPOSE_EXTENSIONS = {".torchscript"}
+
+
+def register_densepose_folder() -> None:
+    """Add ``models/magicanimate/densepose`` for the DensePose estimator's TorchScript files (an
+    ``extra_model_paths.yaml`` entry ``magicanimate_densepose: <path>`` adds more places, e.g. comfyui_controlnet_aux's
+    ``ckpts/LayerNorm/DensePose-TorchScript-with-hint-image``)."""
+    folder_paths.add_model_folder_path(DENSEPOSE_FOLDER,
+                                       os.path.join(folder_paths.models_dir, MODEL_FOLDER, "densepose"),
+                                       is_default=True)
+    paths, extensions = folder_paths.folder_names_and_paths[DENSEPOSE_FOLDER]
+    folder_paths.folder_names_and_paths[DENSEPOSE_FOLDER] = (paths, set(extensions) | DENSEPOSE_EXTENSIONS)
 
 
 CONTROLNET_FOLDER = "controlnet"  # core's folder: DensePose ControlNets are also looked for there

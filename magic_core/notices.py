@@ -68,6 +68,44 @@ FRAME_SHORTFALL = declare(
     "MagicAnimate motion: frame_count {asked} is more than the input holds, so {given} frames are used (input: "
     "{total} frames, start_frame {start}, every_nth {nth}); set frame_count to {given} or fewer, or 0 for all.")
 
+NO_PERSON = declare(
+    "no_person", "MagicAnimate DensePose Estimator",
+    "MagicAnimate DensePose estimator: no person found in {count} of {total} frames ({frames}); they are background "
+    "frames (the person is too small, cut off or hidden: try a higher resolution or trim those frames).")
+SMOOTH_WINDOW_EVEN = declare(
+    "smooth_window_even", "MagicAnimate Smooth Motion",
+    "MagicAnimate smooth motion: window {window} is even; a centred window needs an odd size, so {used} frames "
+    "were used (set an odd window to choose).")
+ALIGN_NO_PERSON = declare(
+    "align_no_person", "MagicAnimate Align Motion",
+    "MagicAnimate align motion: no body found in {what}; the motion is passed on unchanged (check that "
+    "{what} is MagicAnimate DensePose, e.g. the DensePose Estimator's output).")
+NOT_DENSEPOSE = declare(
+    "not_densepose", "Prepare MagicAnimate Motion",
+    "MagicAnimate motion: the frames do not look like MagicAnimate DensePose: only {share:.0%} of the pixels are "
+    "the background RGB (68, 1, 84) or a viridis part colour (expected at least {expected:.0%}); likely cause: "
+    "{cause}.")
+
+NOT_PARULA = declare(
+    "not_parula", "Prepare MagicAnimate Motion",
+    "MagicAnimate motion: colormap is parula→viridis but only {share:.0%} of the pixels are black or a Parula part "
+    "colour (expected at least {expected:.0%}); the conversion needs Parula DensePose (set colormap to viridis for "
+    "MagicAnimate DensePose, or run MagicAnimate DensePose Estimator on plain footage).")
+
+
+def frame_list(frames: list[int], limit: int = 8) -> str:
+    """Frame numbers as short ranges for a warning: ``0-3, 7, 9-12`` (at most ``limit`` ranges, then ``...``)."""
+    ranges: list[str] = []
+    start = prev = None
+    for f in [*frames, None]:
+        if start is not None and (f is None or f != prev + 1):
+            ranges.append(str(start) if start == prev else f"{start}-{prev}")
+            start = None
+        if f is not None and start is None:
+            start = f
+        prev = f
+    return ", ".join(ranges[:limit]) + (", ..." if len(ranges) > limit else "")
+
 
 class NoticeBoard:
     """Collects the warnings of one node run; each is logged at once."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from ..magic_core.motion import FIT_MODES, MOTIONS, output_fps, prepare_motion, render_synthetic_motion
+from ..magic_core.motion import COLORMAPS, FIT_MODES, MOTIONS, output_fps, prepare_motion, render_synthetic_motion
 from ..magic_core.notices import NoticeBoard
 from .notice_output import notice_output
 
@@ -39,6 +39,10 @@ class MagicAnimatePrepareMotion(io.ComfyNode):
                 io.Float.Input("fps", default=25.0, min=0.01, max=1000.0, step=0.01, optional=True,
                                tooltip="The input video's frame rate: wire GetVideoComponents' fps here. The fps "
                                        "output (this / every_nth) is the rate to save the result at."),
+                io.Combo.Input("colormap", options=list(COLORMAPS), default="viridis", optional=True,
+                               tooltip="viridis: MagicAnimate's DensePose colours (the frames as they are); "
+                                       "parula→viridis: convert Parula (CivitAI-style, black background) "
+                                       "DensePose to MagicAnimate's colours via the part index."),
             ],
             outputs=[
                 io.Image.Output("prepared_frames", display_name="frames", tooltip="The sized DensePose frames."),
@@ -52,10 +56,10 @@ class MagicAnimatePrepareMotion(io.ComfyNode):
 
     @classmethod
     def execute(cls, frames: torch.Tensor, width: int, height: int, fit: str, start_frame: int, frame_count: int,
-                every_nth: int, fps: float = 25.0) -> io.NodeOutput:
+                every_nth: int, fps: float = 25.0, colormap: str = "viridis") -> io.NodeOutput:
         board = NoticeBoard()
         out = prepare_motion(frames=frames, width=width, height=height, fit=fit, start_frame=start_frame,
-                             frame_count=frame_count, every_nth=every_nth, notices=board)
+                             frame_count=frame_count, every_nth=every_nth, colormap=colormap, notices=board)
         return notice_output(out, out.shape[0], output_fps(fps, every_nth), board=board)
 
 

@@ -2,9 +2,12 @@
 
     make demo                                                   # no files needed: synthetic run on tiny models
     make demo ARGS="--reference me.png --densepose dance.mp4"   # your inputs, with the real models in ./models
+    make demo ARGS="--reference me.png --video dance.mp4"       # a plain video: DensePose estimated first
 
 With the real model files in ``--models`` (default ``./models``, laid out like ComfyUI's ``models/`` folder) it
-runs ``workflows/magicanimate_basic_api.json`` on your reference image and DensePose video.  Without them it
+runs ``workflows/magicanimate_basic_api.json`` on your reference image and DensePose video (with ``--video``, a
+plain video: ``workflows/magicanimate_from_video_api.json``, which estimates, smooths and aligns the DensePose
+with a DensePose TorchScript model in ``<models>/magicanimate/densepose/``).  Without them it
 lists exactly which files to download and where, then runs ``workflows/magicanimate_synthetic_api.json`` on
 tiny generated models so the whole path (server, every node, the fusion sampler, video saving) is seen to work;
 the tiny models have random weights, so that video shows noise, not a person.  Prints the mp4's path, what
@@ -47,6 +50,9 @@ MAGICANIMATE_FILES = {
 CHECKPOINT_HELP = ("checkpoints/<any SD1.5 checkpoint>.safetensors", "e.g. v1-5-pruned-emaonly.safetensors")
 VAE_HELP = ("vae/<an SD VAE>.safetensors", "stabilityai/sd-vae-ft-mse (the original's VAE)")
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+DENSEPOSE_MODELS = ("densepose_r50_fpn_dl.torchscript", "densepose_r101_fpn_dl.torchscript")
+DENSEPOSE_HELP = (f"magicanimate/densepose/{DENSEPOSE_MODELS[0]}",
+                  "LayerNorm/DensePose-TorchScript-with-hint-image (or copy comfyui_controlnet_aux's)")
 
 
 def first_model(folder: Path) -> str | None:
@@ -54,9 +60,17 @@ def first_model(folder: Path) -> str | None:
     return files[0] if files else None
 
 
-def missing_real_files(models: Path) -> list[tuple[str, str]]:
-    """(path under models/, where to get it) for every real file that is not there."""
+def densepose_model(models: Path) -> str | None:
+    """The DensePose TorchScript file in <models>/magicanimate/densepose/ (r50 first)."""
+    return next((n for n in DENSEPOSE_MODELS if (models / "magicanimate" / "densepose" / n).is_file()), None)
+
+
+def missing_real_files(models: Path, video: bool = False) -> list[tuple[str, str]]:
+    """(path under models/, where to get it) for every real file that is not there (``video``: with the
+    DensePose estimator's model)."""
     missing = [(rel, src) for rel, src in MAGICANIMATE_FILES.items() if not (models / rel).is_file()]
+    if video and densepose_model(models) is None:
+        missing.append(DENSEPOSE_HELP)
     if first_model(models / "checkpoints") is None:
         missing.append(CHECKPOINT_HELP)
     if first_model(models / "vae") is None:
@@ -75,7 +89,8 @@ def prepare_base(base: Path, models: Path | None) -> list[str]:
         return []
     config = base / "extra_model_paths.yaml"
     folders = "\n".join(f"    {name}: {name}/" for name in ("checkpoints", "vae", "magicanimate", "controlnet"))
-    config.write_text(f"demo_models:\n    base_path: {models}\n{folders}\n")
+    config.write_text(f"demo_models:\n    base_path: {models}\n{folders}\n"
+                      f"    magicanimate_densepose: magicanimate/densepose/\n")
     return ["--extra-model-paths-config", str(config)]
 
 
@@ -115,6 +130,22 @@ def user_workflow(base: Path, models: Path, reference: Path, densepose: Path, ar
     return wf
 
 
+def video_workflow(base: Path, models: Path, reference: Path, video: Path, args) -> dict:
+    """The from-video workflow on a plain video: DensePose estimated, smoothed and aligned to the reference."""
+    wf = load_api_workflow("magicanimate_from_video")
+    for src in (reference, video):
+        shutil.copy(src, base / "input" / src.name)
+    wf["5"]["inputs"]["image"] = reference.name
+    wf["6"]["inputs"]["file"] = video.name
+    wf["23"]["inputs"]["model_name"] = densepose_model(models)
+    wf["1"]["inputs"]["ckpt_name"] = args.checkpoint or first_model(models / "checkpoints")
+    wf["2"]["inputs"]["vae_name"] = args.vae or first_model(models / "vae")
+    wf["8"]["inputs"].update(width=args.size, height=args.size, frame_count=args.frames)
+    wf["9"]["inputs"].update(width=args.size, height=args.size)
+    wf["16"]["inputs"].update(steps=args.steps, seed=args.seed)
+    return wf
+
+
 def synthetic_workflow(base: Path, size: int, frames: int, steps: int, seed: int) -> dict:
     from harness.media import write_png
     from harness.tiny_magicanimate import synthetic_reference_image
@@ -133,6 +164,8 @@ def main() -> int:
     parser.add_argument("--reference", type=Path, help="reference photo of the person (png/jpg)")
     parser.add_argument("--densepose", type=Path, help="DensePose video (viridis renderings, e.g. from "
                                                        "comfyui_controlnet_aux's DensePose Estimator)")
+    parser.add_argument("--video", type=Path, help="a plain video of someone dancing (e.g. from a phone): "
+                                                   "DensePose is estimated from it (instead of --densepose)")
     parser.add_argument("--models", type=Path, default=REPO / "models",
                         help="folder laid out like ComfyUI's models/ (default ./models)")
     parser.add_argument("--checkpoint", help="file in <models>/checkpoints (default: the first one)")
@@ -142,20 +175,23 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    if (args.reference is None) != (args.densepose is None):
-        parser.error("give both --reference and --densepose, or neither")
-    for path in (args.reference, args.densepose):
+    if args.video is not None and args.densepose is not None:
+        parser.error("give --video (a plain video) or --densepose (a DensePose video), not both")
+    motion = args.video if args.video is not None else args.densepose
+    if (args.reference is None) != (motion is None):
+        parser.error("give both --reference and --densepose (or --video), or neither")
+    for path in (args.reference, motion):
         if path is not None and not path.is_file():
             parser.error(f"{path} does not exist")
 
     models = args.models.resolve()
-    missing = missing_real_files(models)
+    missing = missing_real_files(models, video=args.video is not None)
     if missing:
         print(f"The real model files are not all in {models}; to animate your own photo, put these there:")
         for rel, source in missing:
             print(f"  {models / rel}    <- {source}")
         if args.reference is not None:
-            print(f"Nothing was run: {args.reference} and {args.densepose} were NOT used, because animating "
+            print(f"Nothing was run: {args.reference} and {motion} were NOT used, because animating "
                   f"them needs the real files above. Plain `make demo` (no ARGS) runs the synthetic demo on tiny "
                   f"generated models without them. (make reports this as Error 2.)")
             return 2
@@ -172,6 +208,11 @@ def main() -> int:
         if args.reference is None:
             workflow = synthetic_workflow(base, args.size, 24, args.steps, args.seed)
             what = f"the synthetic workflow on your models ({args.size}x{args.size}, 24 frames, {args.steps} steps)"
+        elif args.video is not None:
+            workflow = video_workflow(base, models, args.reference.resolve(), args.video.resolve(), args)
+            frames = f"{args.frames} frames" if args.frames else "all frames"
+            what = (f"the from-video workflow on {args.reference.name} and {args.video.name} (DensePose estimated; "
+                    f"{args.size}x{args.size}, {frames}, {args.steps} steps, seed {args.seed})")
         else:
             workflow = user_workflow(base, models, args.reference.resolve(), args.densepose.resolve(), args)
             frames = f"{args.frames} frames" if args.frames else "all frames"

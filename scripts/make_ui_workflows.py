@@ -35,11 +35,13 @@ MODEL_INPUTS = {"CheckpointLoaderSimple": ("ckpt_name", "checkpoints"), "VAELoad
 MODELS = ("1. Models: pick your SD1.5 checkpoint, VAE and the MagicAnimate files", "#3f789e",
           [["1", "2", "10", "12", "14", "21"]])
 INPUTS = ("2. Inputs: your reference photo and DensePose motion", "#8A8", [["5"], ["6", "7", "8"]])
+DENSEPOSE = ("2b. DensePose from your video: estimate, remove jitter, align to the reference person", "#6a5acd",
+             [["23", "25", "29"], ["24", "28"], ["26", "27", "30"]])
 MAGIC = ("3. MagicAnimate: appearance, DensePose, temporal attention, fusion sampler", "#a1309b",
          [["3", "4", "9"], ["15", "11", "13"], ["16"]])
 OUTPUT = ("4. Output: decode (upscale), save mp4 and WEBP at the motion's fps", "#b06634",
           [["17", "22", "18"], ["19", "20"]])
-GROUPS = [MODELS, INPUTS, MAGIC, OUTPUT]
+GROUPS = [MODELS, INPUTS, DENSEPOSE, MAGIC, OUTPUT]
 
 LAYOUT_JS = """(groups) => {
   const g = window.app.graph;

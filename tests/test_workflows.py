@@ -20,6 +20,7 @@ SYNTHETIC_FRAMES = 20
 # name -> (frames, output size): the long workflow upscales 2x.
 EXPECTED = {
     "magicanimate_basic": (SHORT_FRAMES, SIZE),
+    "magicanimate_from_video": (SHORT_FRAMES, SIZE),
     "magicanimate_long_upscale": (LONG_FRAMES, 2 * SIZE),
     "magicanimate_synthetic": (SYNTHETIC_FRAMES, SIZE),
 }

@@ -18,3 +18,12 @@ PART_COLORS = torch.tensor([
 def colorize_parts(parts: torch.Tensor) -> torch.Tensor:
     """Part-index maps -> IMAGE ``[frames, H, W, 3]`` in 0..1 with the viridis DensePose colours."""
     return PART_COLORS[parts].float() / 255.0
+
+# OpenCV COLORMAP_PARULA at the same grey values, as RGB: the "Parula (CivitAI)" DensePose renderings, whose
+# background stays black (index 0).
+PARULA_COLORS = torch.tensor([
+    [0, 0, 0], [37, 60, 163], [20, 80, 194], [4, 97, 223], [8, 110, 221], [14, 122, 216], [20, 132, 212],
+    [15, 144, 208], [11, 156, 203], [6, 166, 198], [22, 173, 185], [38, 179, 172], [55, 185, 159],
+    [86, 187, 144], [114, 189, 130], [145, 191, 116], [170, 189, 105], [192, 188, 96], [216, 186, 86],
+    [228, 192, 74], [240, 199, 60], [252, 206, 46], [251, 220, 36], [250, 235, 25], [249, 251, 14],
+], dtype=torch.uint8)

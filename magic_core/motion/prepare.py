@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from ..errors import MagicAnimateError
 from ..image_batch import check_frames
 from ..notices import FRAME_SHORTFALL, NoticeBoard, warn
+from .colormap import apply_colormap, check_colormap
 from .palette import DENSEPOSE_BACKGROUND
 
 FIT_MODES = ("crop", "pad", "stretch")
@@ -63,14 +64,15 @@ def output_fps(fps: float, every_nth: int) -> float:
 
 
 def prepare_motion(frames: torch.Tensor, width: int, height: int, fit: str, start_frame: int = 0,
-                   frame_count: int = 0, every_nth: int = 1, notices: NoticeBoard | None = None) -> torch.Tensor:
-    """Select and size DensePose frames for the ControlNet hints and the latent (one call, one frame count).
-
-    A ``frame_count`` the video cannot give (past its end) is a warning on ``notices``, not an error.
-    """
+                   frame_count: int = 0, every_nth: int = 1, colormap: str = "viridis",
+                   notices: NoticeBoard | None = None) -> torch.Tensor:
+    """Select and size DensePose frames for the ControlNet hints and the latent (one call, one frame count);
+    ``colormap`` converts Parula DensePose first; frames that do not look like MagicAnimate DensePose are warned
+    about (``notices``), and so is a ``frame_count`` the video cannot give (past its end: not an error)."""
     frames = check_frames(frames)
     chosen = select_frames(frames, start_frame, frame_count, every_nth)
     if 0 < chosen.shape[0] < frame_count:
         warn(notices, FRAME_SHORTFALL, asked=frame_count, given=chosen.shape[0], total=frames.shape[0],
              start=start_frame, nth=every_nth)
-    return fit_frames(chosen, width, height, fit)
+    check_colormap(chosen, colormap, notices)
+    return fit_frames(apply_colormap(chosen, colormap), width, height, fit)

@@ -10,6 +10,7 @@ from pathlib import Path
 from .media import write_mp4, write_png
 from .paths import link
 from .tiny_appearance import ENCODER_FILE
+from .tiny_densepose_torchscript import plain_dance_video, plain_person_photo, write_tiny_densepose_torchscript
 from .tiny_magicanimate import synthetic_reference_image, write_tiny_magicanimate_folder
 from .tiny_models import write_tiny_upscaler, write_tiny_vae
 
@@ -30,6 +31,12 @@ REFERENCES = ("magicanimate_reference.png", "magicanimate_reference_b.png")
 DENSEPOSE = ("magicanimate_densepose.mp4", "magicanimate_densepose_b.mp4")
 BAD_DIR = "bad_inputs"  # under models/magicanimate and models/controlnet
 BIG_REFERENCE = "reliability_reference_big.png"
+# The from-video workflow: a plain (not DensePose) portrait video and a photo the tiny DensePose model detects.
+DENSEPOSE_MODEL = "densepose_r50_fpn_dl.torchscript"  # under models/magicanimate/densepose/
+PLAIN_VIDEO = "magicanimate_dance.mp4"
+PLAIN_VIDEO_SIZE = (112, 64)  # height, width: portrait, like a phone video
+PLAIN_VIDEO_AWAY = ("magicanimate_dance_away.mp4", (4, 5, 6))  # the dancer leaves the picture in these frames
+PERSON_PHOTO = "magicanimate_person.png"
 
 
 def install_magicanimate_models(base: Path, model_cache: Path, tiny_checkpoint: Path) -> None:
@@ -48,6 +55,10 @@ def install_magicanimate_models(base: Path, model_cache: Path, tiny_checkpoint: 
     if not folder.exists():
         write_tiny_magicanimate_folder(folder)
     link(folder, models / "magicanimate" / "MagicAnimate")
+    estimator = model_cache / DENSEPOSE_MODEL
+    if not estimator.exists():
+        write_tiny_densepose_torchscript(estimator)
+    link(estimator, models / "magicanimate" / "densepose" / DENSEPOSE_MODEL)
 
 
 def install_inputs(base: Path, size: int = 64) -> None:
@@ -66,3 +77,10 @@ def install_inputs(base: Path, size: int = 64) -> None:
     for name, (frames, motion, seed) in videos.items():
         if not (inputs / name).exists():
             write_mp4(render_synthetic_motion(size, size, frames, motion, seed), inputs / name, VIDEO_FPS)
+    if not (inputs / PLAIN_VIDEO).exists():
+        write_mp4(plain_dance_video(*PLAIN_VIDEO_SIZE, SHORT_FRAMES), inputs / PLAIN_VIDEO, VIDEO_FPS)
+    if not (inputs / PLAIN_VIDEO_AWAY[0]).exists():
+        write_mp4(plain_dance_video(*PLAIN_VIDEO_SIZE, SHORT_FRAMES, away=PLAIN_VIDEO_AWAY[1]),
+                  inputs / PLAIN_VIDEO_AWAY[0], VIDEO_FPS)
+    if not (inputs / PERSON_PHOTO).exists():
+        write_png(plain_person_photo(96, 80), inputs / PERSON_PHOTO)
