@@ -72,13 +72,15 @@ def test_frames_past_the_end_are_a_warning_with_the_numbers():
     out = prepare_motion(column_coded(25, 8, 8), 8, 8, "crop", start_frame=5, frame_count=40, every_nth=2,
                          notices=board)
     assert out.shape[0] == 10                           # frames 5, 7, ..., 23
-    assert len(board.messages) == 1
-    assert all(w in board.text for w in ("frame_count 40", "10 frames are used", "25 frames", "start_frame 5",
+    # (column-coded frames are not DensePose: the colormap check speaks too; only the frame-count line counts here)
+    shortfall = [m for m in board.messages if "frame_count" in m]
+    assert len(shortfall) == 1
+    assert all(w in shortfall[0] for w in ("frame_count 40", "10 frames are used", "25 frames", "start_frame 5",
                                          "every_nth 2"))
     quiet = NoticeBoard()
     prepare_motion(column_coded(25, 8, 8), 8, 8, "crop", 5, 10, 2, notices=quiet)
     prepare_motion(column_coded(25, 8, 8), 8, 8, "crop", 5, 0, 2, notices=quiet)
-    assert quiet.messages == []                         # exactly what the video holds, or all: nothing to say
+    assert not [m for m in quiet.messages if "frame_count" in m]  # exactly what the video holds, or all
 
 
 def test_output_fps_is_the_source_rate_over_every_nth():
