@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 KEY = "magicanimate_temporal"
 CHILD_NAME = "magicanimate_temporal"
-FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+FLOAT_DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 
 
 class TemporalSlot(nn.Module):
