@@ -178,6 +178,7 @@ def test_fusion_clone_carries_handler_and_window_sized_estimate():
     import comfy.patcher_extension
     assert patched.wrappers[comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING][WRAPPER_KEY]
     assert "context_handler" not in model.model_options and not model.wrappers
+    assert "model_sampling" in patched.object_patches and not model.object_patches  # one clone carries both
 
 
 @pytest.mark.parametrize("latent, words", [

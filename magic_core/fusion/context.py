@@ -138,9 +138,8 @@ def _window_noise_shape(executor, model, noise_shape, *args, **kwargs):
     return executor(model, noise_shape, *args, **kwargs)
 
 
-def apply_fusion(model: comfy.model_patcher.ModelPatcher, settings: FusionSettings) -> comfy.model_patcher.ModelPatcher:
-    """A clone of ``model`` that samples videos window by window with ``settings``."""
-    patched = model.clone()
+def set_fusion(patched: comfy.model_patcher.ModelPatcher, settings: FusionSettings) -> None:
+    """Make ``patched`` (a clone the caller owns) sample videos window by window with ``settings``."""
     if patched.model_options.get("context_handler") is not None:
         log.warning("MagicAnimate fusion: the model already had a context handler (e.g. core's context "
                     "windows); the fusion sampler's windows replace it.")
@@ -149,5 +148,10 @@ def apply_fusion(model: comfy.model_patcher.ModelPatcher, settings: FusionSettin
     patched.model_options["context_handler"] = FusionContextHandler(settings)
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, WRAPPER_KEY,
                                  _window_noise_shape)
-    return patched
 
+
+def apply_fusion(model: comfy.model_patcher.ModelPatcher, settings: FusionSettings) -> comfy.model_patcher.ModelPatcher:
+    """A clone of ``model`` that samples videos window by window with ``settings``."""
+    patched = model.clone()
+    set_fusion(patched, settings)
+    return patched
