@@ -169,6 +169,7 @@ def _two_windows(executor, model, conds, x_in, timestep, model_options):
     return [o / counts.view(-1, 1, 1, 1) if o is not None else None for o in outs]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("frames,windows", [(1, False), (5, True)])
 def test_encoder_runs_once_per_step(base, appearance_encoder, frames, windows):
     capture = _capture()

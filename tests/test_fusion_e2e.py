@@ -209,6 +209,7 @@ def fp64_unet(monkeypatch):
     monkeypatch.setattr(comfy.cli_args.args, "fp64_unet", True)
 
 
+@pytest.mark.slow
 def test_whole_video_equals_the_original_algorithm(official_tiny, inputs, fp64_unet):
     """float64 on both sides: the pack's algorithm equals the original's (only ComfyUI's float32 sampler state
     and model outputs are rounded), per step and for the whole decoded video."""

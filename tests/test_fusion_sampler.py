@@ -87,6 +87,7 @@ def test_windowed_fusion_equals_unwindowed_for_a_frame_local_model(fusion_conds,
     assert close(got, expected), (got - expected).abs().max()
 
 
+@pytest.mark.slow
 def test_denoise_and_other_samplers_with_shifting_windows(fusion_conds):
     model = tiny_sd15_patcher(0)
     gen = torch.Generator().manual_seed(5)
