@@ -26,7 +26,7 @@ test-old:
 
 # The in-process tests only (no real server or browser, see the `server`/`browser` markers): the quick loop.
 test-fast:
-	$(NEW_HOST) python -m pytest -m "not server" $(PYTEST_ARGS)
+	$(NEW_HOST) python -m pytest -m "not server and not slow" $(PYTEST_ARGS)
 
 # The suite on one host (MAGICANIMATE_HOST=0.3.75 picks the old one; COMFYUI_PATH your own ComfyUI).
 test-one:

@@ -17,7 +17,7 @@ from harness.tiny_appearance import ENCODER_FILE, DiffusersReference, official_b
 from harness.tiny_models import tiny_taesd_vae
 
 from magic_core.appearance.blocks import fused_blocks, transformer_blocks
-from magic_core.appearance.loading import AppearanceEncoderError, load_appearance_encoder
+from magic_core.appearance.loading import load_appearance_encoder
 from magic_core.appearance.patch import apply_appearance_encoder
 from magic_core.appearance.reference import (
     ReferenceAttentionPatch,
@@ -26,6 +26,7 @@ from magic_core.appearance.reference import (
     run_encoder,
 )
 from magic_core.appearance.source import ReferenceImageError
+from magic_core.checkpoints import CheckpointError
 from magic_core.frame_contract import frame_layout, set_window
 
 LATENT = 8  # tiny latents of 8x8 <-> 64x64 images
@@ -168,6 +169,7 @@ def _two_windows(executor, model, conds, x_in, timestep, model_options):
     return [o / counts.view(-1, 1, 1, 1) if o is not None else None for o in outs]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("frames,windows", [(1, False), (5, True)])
 def test_encoder_runs_once_per_step(base, appearance_encoder, frames, windows):
     capture = _capture()
@@ -334,23 +336,23 @@ def test_reference_batch_is_a_warning_and_the_first_image_is_used():
 # --- bad input -----------------------------------------------------------------------------------------
 
 def test_bad_files_give_clear_errors(official_tiny, tmp_path):
-    with pytest.raises(AppearanceEncoderError, match="temporal attention"):
+    with pytest.raises(CheckpointError, match="temporal attention"):
         load_appearance_encoder(str(official_tiny / "MagicAnimate/temporal_attention/temporal_attention.ckpt"))
-    with pytest.raises(AppearanceEncoderError, match="ControlNet"):
+    with pytest.raises(CheckpointError, match="ControlNet"):
         load_appearance_encoder(str(official_tiny / "MagicAnimate/densepose_controlnet/"
                                                     "diffusion_pytorch_model.safetensors"))
     other = tmp_path / "other.safetensors"
     comfy.utils.save_torch_file({"encoder.layer.weight": torch.zeros(2, 2)}, str(other))
-    with pytest.raises(AppearanceEncoderError, match="not a UNet checkpoint"):
+    with pytest.raises(CheckpointError, match="not a UNet checkpoint"):
         load_appearance_encoder(str(other))
     lonely = tmp_path / "lonely" / "diffusion_pytorch_model.safetensors"
     lonely.parent.mkdir()
     shutil.copy(official_tiny / ENCODER_FILE, lonely)
-    with pytest.raises(AppearanceEncoderError, match="config.json"):
+    with pytest.raises(CheckpointError, match="config.json"):
         load_appearance_encoder(str(lonely))
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(AppearanceEncoderError, match="could not be read"):
+    with pytest.raises(CheckpointError, match="could not be read"):
         load_appearance_encoder(str(broken))
 
 

@@ -9,11 +9,13 @@ import math
 import subprocess
 import sys
 
+import pytest
 from harness.paths import REPO
 
 CONFIGS = ("floor", "ksampler", "full", "naive")
 
 
+@pytest.mark.slow
 def test_bench_table_has_every_configuration_with_finite_numbers(tmp_path):
     # --in-process: one process for all measurements (seconds, not minutes); the default mode runs each
     # measurement in a fresh process through the same measure() function.

@@ -184,6 +184,7 @@ def run_sampler(unet, positive, negative, frames: int, cfg: float, steps: int = 
                                disable_pbar=True)
 
 
+@pytest.mark.slow
 def test_sampling_matches_core_without_uncond_and_costs_one_evaluation_per_frame(unet, densepose_cn, calls):
     import nodes as comfy_nodes
 

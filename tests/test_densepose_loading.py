@@ -15,7 +15,8 @@ from harness.tiny_densepose import TINY_CONTROLNET_CONFIG, write_tiny_densepose_
 from PIL import Image
 
 from magic_core.densepose.control import FrameControlNet
-from magic_core.densepose.loader import controlnet_unet_config, load_densepose_controlnet
+from magic_core.densepose.loader import load_densepose_controlnet
+from magic_core.diffusers_config import controlnet_unet_config
 
 OFFICIAL_DIR = OFFICIAL_TINY / "MagicAnimate" / "densepose_controlnet"
 SD15_CONTROLNET_CONFIG = TINY_CONTROLNET_CONFIG | {

@@ -87,6 +87,7 @@ def test_windowed_fusion_equals_unwindowed_for_a_frame_local_model(fusion_conds,
     assert close(got, expected), (got - expected).abs().max()
 
 
+@pytest.mark.slow
 def test_denoise_and_other_samplers_with_shifting_windows(fusion_conds):
     model = tiny_sd15_patcher(0)
     gen = torch.Generator().manual_seed(5)
@@ -178,6 +179,7 @@ def test_fusion_clone_carries_handler_and_window_sized_estimate():
     import comfy.patcher_extension
     assert patched.wrappers[comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING][WRAPPER_KEY]
     assert "context_handler" not in model.model_options and not model.wrappers
+    assert "model_sampling" in patched.object_patches and not model.object_patches  # one clone carries both
 
 
 @pytest.mark.parametrize("latent, words", [

@@ -190,6 +190,7 @@ def _sample(patcher, frames: int, callback=None):
                                disable_pbar=True, seed=0)
 
 
+@pytest.mark.slow
 def test_base_model_untouched_after_sampling_interrupt_and_error(v1_weights, base, plain):
     before_out = plain
     modules, state = _snapshot(base)
@@ -210,6 +211,7 @@ def test_base_model_untouched_after_sampling_interrupt_and_error(v1_weights, bas
     _assert_untouched(base, modules, state, before_out)
 
 
+@pytest.mark.slow
 def test_clones_with_different_temporal_modules_are_independent(v1_weights, temporal_files, base):
     other = load_temporal_file(str(temporal_files["v1_other"]))
     a = apply_temporal_attention(base, v1_weights)

@@ -135,6 +135,7 @@ def test_command_line_checks_data_in_a_fresh_process(synthetic_dataset, tmp_path
     assert str(short_video) in run.stdout and str(broken_image) in run.stdout and "2 bad item(s)" in run.stdout
 
 
+@pytest.mark.slow
 def test_command_line_trains_both_stages(synthetic_dataset, tiny_checkpoint, tmp_path, capsys):
     from magic_core.training.__main__ import main
 
@@ -199,6 +200,7 @@ def _equal_states(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k].float().cpu(), b[k].float().cpu()) for k in a)
 
 
+@pytest.mark.slow
 def test_exports_load_through_the_loader_nodes_and_change_the_sampler(comfy_host, synthetic_dataset, tmp_path,
                                                                       magicanimate_models, fusion_conds):
     from magic_core.motion import render_synthetic_motion

@@ -28,7 +28,7 @@ import comfy.utils
 import torch
 from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
-from ..checkpoints import CheckpointError, FileKind, read_state_dict
+from ..checkpoints import FileKind, read_state_dict
 from ..diffusers_config import read_config_json, unet_config_from_diffusers
 from ..notices import CHECKPOINT_AS_ENCODER, NoticeBoard, warn
 from .blocks import TransformerBlockInfo, transformer_blocks
@@ -38,7 +38,6 @@ COMFY_PREFIX = "model.diffusion_model."
 PRUNED_IN_LAST_BLOCK = ("attn1", "attn2", "norm2", "norm3", "ff")
 APPEARANCE_FILE = FileKind("appearance encoder", "MagicAnimate/appearance_encoder/diffusion_pytorch_model."
                            "safetensors with its config.json")
-AppearanceEncoderError = CheckpointError  # merged: an appearance encoder file that cannot be used
 
 
 @dataclass

@@ -23,7 +23,7 @@ from ..checkpoints import FileKind, read_error_reason, read_state_dict
 from ..diffusers_config import controlnet_unet_config, read_config_json
 from .control import FrameControlNet
 
-__all__ = ["DENSEPOSE_FILE", "controlnet_key_map", "controlnet_unet_config", "load_densepose_controlnet"]
+__all__ = ["DENSEPOSE_FILE", "controlnet_key_map", "load_densepose_controlnet"]
 log = logging.getLogger(__name__)
 DENSEPOSE_FILE = FileKind("DensePose ControlNet", "MagicAnimate/densepose_controlnet/diffusion_pytorch_model."
                           "safetensors with its config.json")

@@ -35,12 +35,17 @@ def magicanimate_model_sampling(model: ModelPatcher) -> comfy.model_sampling.Mod
     return type(current)(SimpleNamespace(sampling_settings=settings), zsnr=bool(getattr(current, "zsnr", False)))
 
 
-def apply_beta_schedule(model: ModelPatcher, beta_schedule: str) -> ModelPatcher:
-    """A clone of ``model`` sampling with ``beta_schedule`` (``model default`` returns a plain clone)."""
+def set_beta_schedule(patched: ModelPatcher, beta_schedule: str) -> None:
+    """Make ``patched`` (a clone the caller owns) sample with ``beta_schedule`` (``model default``: unchanged)."""
     if beta_schedule not in BETA_SCHEDULES:
         raise MagicAnimateError(f"MagicAnimate fusion: beta_schedule '{beta_schedule}' is unknown; choose "
                                 f"'{MAGICANIMATE_BETA}' (the original's) or '{MODEL_DEFAULT_BETA}'.")
-    patched = model.clone()
     if beta_schedule == MAGICANIMATE_BETA:
-        patched.add_object_patch("model_sampling", magicanimate_model_sampling(model))
+        patched.add_object_patch("model_sampling", magicanimate_model_sampling(patched))
+
+
+def apply_beta_schedule(model: ModelPatcher, beta_schedule: str) -> ModelPatcher:
+    """A clone of ``model`` sampling with ``beta_schedule`` (``model default`` returns a plain clone)."""
+    patched = model.clone()
+    set_beta_schedule(patched, beta_schedule)
     return patched

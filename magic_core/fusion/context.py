@@ -136,11 +136,10 @@ def _window_noise_shape(executor, model, noise_shape, *args, **kwargs):
     return executor(model, noise_shape, *args, **kwargs)
 
 
-def apply_fusion(model: comfy.model_patcher.ModelPatcher, settings: FusionSettings,
-                 notices: NoticeBoard | None = None) -> comfy.model_patcher.ModelPatcher:
-    """A clone of ``model`` that samples videos window by window with ``settings`` (replacing another context
-    handler is a warning on ``notices``)."""
-    patched = model.clone()
+def set_fusion(patched: comfy.model_patcher.ModelPatcher, settings: FusionSettings,
+               notices: NoticeBoard | None = None) -> None:
+    """Make ``patched`` (a clone the caller owns) sample videos window by window with ``settings`` (replacing
+    another context handler is a warning on ``notices``)."""
     if patched.model_options.get("context_handler") is not None:
         warn(notices, CONTEXT_HANDLER_REPLACED)
         for wrapper_type, key in CORE_CONTEXT_WRAPPERS:  # they read attributes only core's handler has
@@ -148,5 +147,4 @@ def apply_fusion(model: comfy.model_patcher.ModelPatcher, settings: FusionSettin
     patched.model_options["context_handler"] = FusionContextHandler(settings)
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, WRAPPER_KEY,
                                  _window_noise_shape)
-    return patched
 

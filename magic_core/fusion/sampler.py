@@ -19,8 +19,8 @@ from ..comfy_compat import LATENT_RATIO_KEYS, fix_empty_latent_channels
 from ..errors import MagicAnimateError
 from ..notices import NoticeBoard, with_sampling_notices
 from ..temporal import ENCODING_KEY, check_window_length
-from .beta_schedule import MAGICANIMATE_BETA, apply_beta_schedule
-from .context import apply_fusion
+from .beta_schedule import MAGICANIMATE_BETA, set_beta_schedule
+from .context import set_fusion
 from .noise import NOISE_SHARED, fusion_noise
 from .windows import FusionSettings
 
@@ -28,8 +28,11 @@ from .windows import FusionSettings
 def fusion_model(model: comfy.model_patcher.ModelPatcher, settings: FusionSettings,
                  beta_schedule: str = MAGICANIMATE_BETA,
                  notices: NoticeBoard | None = None) -> comfy.model_patcher.ModelPatcher:
-    """A clone of ``model`` ready for windowed sampling: beta schedule + fusion context handler."""
-    return apply_fusion(apply_beta_schedule(model, beta_schedule), settings, notices)
+    """A clone of ``model`` ready for windowed sampling: beta schedule + fusion context handler (one clone)."""
+    patched = model.clone()
+    set_beta_schedule(patched, beta_schedule)
+    set_fusion(patched, settings, notices)
+    return patched
 
 
 def _check_inputs(latent: dict[str, Any], steps: int, sampler_name: str, scheduler: str, denoise: float) -> None:

@@ -32,7 +32,7 @@ KEY = "magicanimate_temporal"
 # transformer_options entry: (frames of the positional encoding, file name), so samplers can check windows early.
 ENCODING_KEY = "magicanimate_temporal_encoding"
 CHILD_NAME = "magicanimate_temporal"
-FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+FLOAT_DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 
 
 class TemporalSlot(nn.Module):

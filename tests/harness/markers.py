@@ -2,7 +2,9 @@
 
 Nothing is marked by hand: a test is a ``server`` test when it requests ``comfy_server``, directly or through
 any fixture depending on it (pytest's fixture closure, ``item.fixturenames``), and a ``browser`` test when its
-body calls a function of ``harness.browser``.  ``-m "not server"`` is then the in-process loop (``make test-fast``).
+body calls a function of ``harness.browser``.  ``-m "not server"`` is then the in-process loop; the longest
+in-process tests carry ``@pytest.mark.slow`` by hand (registered in ``pyproject.toml``), and ``make test-fast``
+runs ``-m "not server and not slow"``.
 """
 from __future__ import annotations
 

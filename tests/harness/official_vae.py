@@ -17,8 +17,8 @@ def _config(folder: Path) -> dict:
     return json.loads((folder / "vae" / "config.json").read_text())
 
 
-def comfy_official_vae(official_tiny: Path) -> comfy.sd.VAE:
-    """The official tiny VAE as a ComfyUI ``VAE`` (what VAEDecode / VAEEncode use)."""
+def comfy_official_vae(official_tiny: Path, dtype=None) -> comfy.sd.VAE:
+    """The official tiny VAE as a ComfyUI ``VAE`` (what VAEDecode / VAEEncode use), computing in ``dtype``."""
     config = _config(official_tiny)
     widths = config["block_out_channels"]
     ddconfig = {"double_z": True, "z_channels": config["latent_channels"], "resolution": config["sample_size"],
@@ -26,7 +26,8 @@ def comfy_official_vae(official_tiny: Path) -> comfy.sd.VAE:
                 "ch_mult": [w // widths[0] for w in widths], "num_res_blocks": config["layers_per_block"],
                 "attn_resolutions": [], "dropout": 0.0}
     sd = comfy.utils.load_torch_file(str(official_tiny / "vae" / "diffusion_pytorch_model.safetensors"))
-    return comfy.sd.VAE(sd=sd, config={"params": {"embed_dim": config["latent_channels"], "ddconfig": ddconfig}})
+    return comfy.sd.VAE(sd=sd, config={"params": {"embed_dim": config["latent_channels"], "ddconfig": ddconfig}},
+                        dtype=dtype)
 
 
 def diffusers_official_vae(official_tiny: Path):

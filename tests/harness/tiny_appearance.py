@@ -16,9 +16,10 @@ ENCODER_DIR = Path("MagicAnimate") / "appearance_encoder"
 ENCODER_FILE = ENCODER_DIR / "diffusion_pytorch_model.safetensors"
 
 
-def official_base_patcher(official_tiny: Path):
-    """The tiny SD1.5 ComfyUI model carrying the official tiny ``base_unet`` weights (diffusers file)."""
-    patcher = tiny_sd15_patcher(0)
+def official_base_patcher(official_tiny: Path, dtype: torch.dtype | None = None):
+    """The tiny SD1.5 ComfyUI model carrying the official tiny ``base_unet`` weights (diffusers file), in
+    ``dtype`` (default: ComfyUI's choice)."""
+    patcher = tiny_sd15_patcher(0, dtype)
     mapping = comfy.utils.unet_to_diffusers(dict(TINY_UNET_CONFIG))
     sd = safetensors.torch.load_file(str(official_tiny / "base_unet" / "diffusion_pytorch_model.safetensors"))
     patcher.model.diffusion_model.load_state_dict({mapping[k]: v for k, v in sd.items()}, strict=True)

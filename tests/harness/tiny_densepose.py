@@ -14,7 +14,8 @@ import comfy.ops
 import comfy.utils
 import torch
 
-from magic_core.densepose.loader import controlnet_key_map, controlnet_unet_config
+from magic_core.densepose.loader import controlnet_key_map
+from magic_core.diffusers_config import controlnet_unet_config
 
 from .tiny_models import seeded_init_
 

@@ -39,10 +39,14 @@ def seeded_init_(module: torch.nn.Module, seed: int) -> torch.nn.Module:
     return module
 
 
-def tiny_sd15_patcher(seed: int = 0) -> comfy.model_patcher.ModelPatcher:
-    """A tiny SD1.5 diffusion model (ComfyUI BaseModel in a ModelPatcher) with seeded weights."""
+def tiny_sd15_patcher(seed: int = 0, dtype: torch.dtype | None = None) -> comfy.model_patcher.ModelPatcher:
+    """A tiny SD1.5 diffusion model (ComfyUI BaseModel in a ModelPatcher) with seeded weights.
+
+    ``dtype``: the UNet's weight and inference dtype, as the checkpoint loader sets it (e.g. ``--fp64-unet``)."""
     register_tiny_sd15()
     config = TinySD15(dict(TINY_UNET_CONFIG))
+    if dtype is not None:
+        config.set_inference_dtype(dtype, None)
     model = config.get_model({}, device=torch.device("cpu"))
     seeded_init_(model.diffusion_model, seed)
     return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
