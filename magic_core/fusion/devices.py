@@ -82,10 +82,11 @@ def run_on_devices(fuse: Callable, calc_cond_batch: Callable, conds: list, x_in:
             if part]
 
     def job(device: torch.device, patcher: Any, part: list[Window]) -> tuple[list[torch.Tensor], torch.Tensor]:
-        options = device_options(model_options, device, patcher)
-        sums, counts = fuse(calc_cond_batch, patcher.model, device_conds(conds, device), x_in.to(device),
-                            timestep.to(device), options, part)
-        return [s.to(main) for s in sums], counts.to(main)
+        with torch.no_grad():  # grad mode is per thread; core's workers run the model the same way
+            options = device_options(model_options, device, patcher)
+            sums, counts = fuse(calc_cond_batch, patcher.model, device_conds(conds, device), x_in.to(device),
+                                timestep.to(device), options, part)
+            return [s.to(main) for s in sums], counts.to(main)
 
     pool = model_options.get("multigpu_thread_pool")
     results, errors = [], []
