@@ -19,10 +19,10 @@ from harness.tiny_appearance import official_base_patcher
 from magic_core.appearance.patch import ADDITIONAL_MODELS_KEY
 from magic_core.densepose.control import FrameControlNet
 from magic_core.errors import MagicAnimateError
+from magic_core.frame_contract import frame_layout
 from magic_core.fusion.devices import DEVICE_KEY, split_windows
 from magic_core.fusion.sampler import fusion_sample
 from magic_core.fusion.windows import FusionSettings, context_windows
-from magic_core.frame_contract import frame_layout
 
 multigpu = pytest.importorskip("comfy.multigpu", reason="this ComfyUI has no core MultiGPU (comfy.multigpu, "
                                                          "ComfyUI 0.22+); the fusion sampler runs on one device")

@@ -19,7 +19,8 @@ NODE_ID = "MagicAnimateFusionSampler"
 DEFAULTS = {"seed": 0, "steps": 25, "cfg": 7.5, "sampler_name": "ddim", "scheduler": "ddim_uniform", "denoise": 1.0,
             "context_frames": 16, "context_overlap": 4, "context_stride": 1, "closed_loop": True,
             "schedule": "uniform", "fuse_method": "flat", "beta_schedule": "sqrt_linear (MagicAnimate)"}
-OPTIONAL = {"noise": "shared (MagicAnimate)", "window_batch": 1, "multigpu": True}  # optional: saved workflows from before it get the default
+# optional: saved workflows from before them get the defaults
+OPTIONAL = {"noise": "shared (MagicAnimate)", "window_batch": 1, "multigpu": True}
 
 
 def test_node_schema_defaults_and_tooltips(comfy_host):

@@ -5,9 +5,9 @@ ComfyUI's ``calc_cond_batch`` hands the whole video (the latent batch holds the 
 (so CALC_COND_BATCH wrappers, ControlNets and attention patches run per window), records the window in
 ``transformer_options`` through the frame contract, and averages each window's cond/uncond predictions into
 the video with the fuse weights, before CFG (as the original does).  ``window_batch`` windows share one call
-(``batching``); with ComfyUI's MultiGPU clones the step's windows are spread over the devices (``devices``).  Windows whose frames repeat (dilated
-windows longer than the video) count each frame once, with its last position, as the original's indexed
-assignment does.
+(``batching``); with ComfyUI's MultiGPU clones the step's windows are spread over the devices (``devices``).
+Windows whose frames repeat (dilated windows longer than the video) count each frame once, with its last
+position, as the original's indexed assignment does.
 """
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def _find_cross_frame_norms(unet: nn.Module) -> list[nn.Module]:
 
 
 def cross_frame_norm_wrapper(executor: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
-    """``DIFFUSION_MODEL`` wrapper: run the UNet with its ResBlock/output GroupNorms spanning each chunk's frames."""
+    """``DIFFUSION_MODEL`` wrapper: run the UNet with its ResBlock/output GroupNorms spanning each window's frames."""
     x = args[0]
     transformer_options = args[5] if len(args) > 5 else kwargs.get("transformer_options", {})
     layout = frame_layout(transformer_options, x.shape[0])

@@ -50,9 +50,10 @@ def temporal_slot_forward(layer: TemporalSlot, x: torch.Tensor, emb: Any, contex
     layout = frame_layout(transformer_options, x.shape[0])
     max_frames = layer.motion.max_frames
     if layout.window_frames > max_frames:
-        raise MagicAnimateError(f"MagicAnimate temporal attention: a window of {layout.window_frames} frames is longer than "
-                                f"the {max_frames}-frame positional encoding of '{layer.file_name}'. Use windows of at "
-                                f"most {max_frames} frames (the fusion sampler's context_frames) or fewer frames.")
+        raise MagicAnimateError(f"MagicAnimate temporal attention: a window of {layout.window_frames} frames is "
+                                f"longer than the {max_frames}-frame positional encoding of '{layer.file_name}'. "
+                                f"Use windows of at most {max_frames} frames (the fusion sampler's context_frames) or "
+                                f"fewer frames.")
     if layer.strength == 0.0:
         return x
     video = x.view(layout.groups, layout.window_frames, *x.shape[1:])
