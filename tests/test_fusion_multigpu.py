@@ -133,6 +133,18 @@ def test_multigpu_off_runs_every_window_on_the_main_device(official_tiny, appear
     assert len(seen) == STEPS * 4 and all(unet == MAIN and key is None for unet, key, _ in seen)
 
 
+def test_one_window_video_runs_on_the_main_device(official_tiny, appearance_encoder, fusion_conds, two_devices):
+    # core would split the cond/uncond halves over the devices, each reading the main device's step states
+    parts = three_parts(official_tiny, appearance_encoder, fusion_conds, frames=WINDOW)
+    expected = sample(parts.model, parts, FusionSettings(WINDOW, OVERLAP), frames=WINDOW)
+    split = work_units(parts.model)
+    (extra,) = split.get_additional_models_with_key("multigpu")
+    model, seen = device_recorder(split, parts, extra)
+    got = sample(model, parts, FusionSettings(WINDOW, OVERLAP), frames=WINDOW)
+    assert rel(got, expected) < TOLERANCE
+    assert [(unet, key) for unet, key, _ in seen] == [(MAIN, MAIN)] * STEPS
+
+
 def test_cancel_and_errors_on_two_devices(official_tiny, appearance_encoder, fusion_conds, two_devices,
                                           record_model_calls):
     parts = three_parts(official_tiny, appearance_encoder, fusion_conds)

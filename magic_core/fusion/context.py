@@ -60,7 +60,9 @@ class FusionContextHandler(comfy.context_windows.ContextHandlerABC):
         self.settings = settings
 
     def should_use_context(self, model, conds, x_in: torch.Tensor, timestep, model_options) -> bool:
-        return x_in.shape[0] > self.settings.context_frames
+        # With MultiGPU clones a one-window video runs here too (on the main device): core's own split of the
+        # cond/uncond halves would hand the other devices the main device's per-step states.
+        return x_in.shape[0] > self.settings.context_frames or bool(device_clones(model_options))
 
     def windows(self, frames: int, timestep: torch.Tensor, model_options: dict[str, Any]) -> list[Window]:
         return context_windows(frames, self.settings, current_step(timestep, model_options))
