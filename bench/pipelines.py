@@ -4,6 +4,7 @@ All configurations share frames, steps, CFG, sampler, scheduler, beta schedule, 
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,10 +35,10 @@ class Prepared:
     run: Callable[[dict, int], torch.Tensor]
 
 
-def _fusion(model, positive, negative) -> Callable[[dict, int], torch.Tensor]:
+def _fusion(model, positive, negative, settings: FusionSettings = SETTINGS) -> Callable[[dict, int], torch.Tensor]:
     def run(latent: dict, steps: int) -> torch.Tensor:
         return fusion_sample(model, positive, negative, latent, seed=SEED, steps=steps, cfg=CFG, sampler_name=SAMPLER,
-                             scheduler=SCHEDULER, settings=SETTINGS, beta_schedule=MAGICANIMATE_BETA,
+                             scheduler=SCHEDULER, settings=settings, beta_schedule=MAGICANIMATE_BETA,
                              progress=False)["samples"]
     return run
 
@@ -60,15 +61,27 @@ def ksampler(size: BenchSize, frames: int) -> Prepared:
     return Prepared(run)
 
 
-def full(size: BenchSize, frames: int) -> Prepared:
-    """The pack's MagicAnimate pipeline: temporal attention, appearance encoder, DensePose ControlNet, fusion."""
+def full(size: BenchSize, frames: int, window_batch: int = 1) -> Prepared:
+    """The pack's MagicAnimate pipeline: temporal attention, appearance encoder, DensePose ControlNet, fusion
+    (``window_batch`` windows per model call)."""
     data = models.inputs(size, frames)
     base = models.base_model(size)
     model = apply_temporal_attention(base, models.temporal_weights(base))
     model = apply_appearance_encoder(model, models.appearance_encoder(size), models.vae(), data.reference)
     control = models.frame_controlnet(models.controlnet_model(size))
     positive, negative = apply_densepose(data.positive, data.negative, control, data.densepose)
-    return Prepared(_fusion(model, positive, negative))
+    settings = dataclasses.replace(SETTINGS, window_batch=window_batch)
+    return Prepared(_fusion(model, positive, negative, settings))
+
+
+def full_wb2(size: BenchSize, frames: int) -> Prepared:
+    """The full pipeline with two windows per model call (``window_batch`` 2)."""
+    return full(size, frames, window_batch=2)
+
+
+def full_wb4(size: BenchSize, frames: int) -> Prepared:
+    """The full pipeline with four windows per model call (``window_batch`` 4)."""
+    return full(size, frames, window_batch=4)
 
 
 def naive(size: BenchSize, frames: int) -> Prepared:
@@ -110,4 +123,5 @@ def appearance_only(size: BenchSize, frames: int) -> Prepared:
 CONFIGS: dict[str, Callable[[BenchSize, int], Prepared]] = {
     "floor": floor, "ksampler": ksampler, "full": full, "naive": naive,
     "temporal_only": temporal_only, "control_only": control_only, "appearance_only": appearance_only,
+    "full_wb2": full_wb2, "full_wb4": full_wb4,
 }

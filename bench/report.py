@@ -16,6 +16,7 @@ ABLATIONS = {
     "control_only": "floor + DensePose ControlNet (pack)",
     "appearance_only": "floor + appearance encoder / reference attention (pack)",
 }
+WINDOW_BATCHES = {"full": 1, "full_wb2": 2, "full_wb4": 4}  # the full pipeline at each window_batch
 NOTES_MARKER = "<!-- hand-written notes below this line are kept when the file is regenerated -->"
 
 Results = dict[tuple[str, int], dict]  # (config, frames) -> the chosen measurement
@@ -127,4 +128,22 @@ def ablation_table(results: Results, frames: int) -> str:
         shown = "n/a" if r is None else f"{r:.3f}"
         added = "n/a" if r is None else f"{100 * (r - 1):+.1f}%"
         lines.append(f"| {label} | {t:.4f} | {shown} | {added} |")
+    return "\n".join(lines)
+
+
+def window_batch_table(results: Results, frames: int) -> str:
+    """The full pipeline with 1, 2 and 4 windows per model call, measured like the main table."""
+    base_t = _get(results, "full", frames, "s_per_frame_step")
+    base_m = _get(results, "full", frames, "peak_mib")
+    lines = [f"The full pipeline with `window_batch` 1, 2 and 4, {frames} frames (same settings and measurement as "
+             f"above):", "",
+             "| window_batch | s / frame-step | time ÷ window_batch 1 | peak memory (MiB) | memory ÷ window_batch 1 |",
+             "| ---: | ---: | ---: | ---: | ---: |"]
+    for config, batch in WINDOW_BATCHES.items():
+        t, m = _get(results, config, frames, "s_per_frame_step"), _get(results, config, frames, "peak_mib")
+        if t is None or m is None:
+            continue
+        rt, rm = _ratio(t, base_t), _ratio(m, base_m)
+        lines.append(f"| {batch} | {t:.4f} | {'n/a' if rt is None else f'{rt:.3f}'} | {m:.0f} | "
+                     f"{'n/a' if rm is None else f'{rm:.3f}'} |")
     return "\n".join(lines)

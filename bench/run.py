@@ -21,11 +21,13 @@ from bench.report import (  # noqa: E402
     ABLATIONS,
     NOTES_MARKER,
     ORDER,
+    WINDOW_BATCHES,
     ablation_table,
     profile_table,
     table,
     targets,
     targets_table,
+    window_batch_table,
 )
 from bench.sizes import SIZES  # noqa: E402
 from bench.worker import RESULT_PREFIX  # noqa: E402
@@ -46,6 +48,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--configs", nargs="+", choices=ORDER, default=list(ORDER))
     parser.add_argument("--profile-frames", type=int, default=32, help="profile the full pipeline (0 = skip)")
     parser.add_argument("--ablation-frames", type=int, default=32, help="time each part alone (0 = skip)")
+    parser.add_argument("--window-batch-frames", type=int, default=64,
+                        help="time the full pipeline with window_batch 1, 2, 4 at this many frames (0 = skip)")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"), help="markdown file ('' = don't write)")
     parser.add_argument("--threads", type=int, default=-1,
                         help="torch intra-op threads per measurement (default: 1 on CPU, where a shared machine's "
@@ -100,6 +104,8 @@ def measure_all(args: argparse.Namespace) -> tuple[dict, list[dict]]:
     if args.ablation_frames > 0:
         plan += [(args.ablation_frames, c) for c in ABLATIONS]
         plan += [(args.ablation_frames, c) for c in ("floor", "full") if (args.ablation_frames, c) not in plan]
+    if args.window_batch_frames > 0:
+        plan += [(args.window_batch_frames, c) for c in WINDOW_BATCHES if (args.window_batch_frames, c) not in plan]
     for repeat in range(args.repeats):
         for frames, config in plan:
             row = run_worker(args, config, frames)
@@ -179,6 +185,9 @@ def document(args: argparse.Namespace, results: dict, profile: dict | None, load
     ]
     if args.ablation_frames > 0:
         parts += ["## Where the time goes", "", ablation_table(results, args.ablation_frames), ""]
+    if args.window_batch_frames > 0:
+        parts += ["## Windows per model call (window_batch)", "", window_batch_table(results, args.window_batch_frames),
+                  ""]
     if profile is not None:
         parts += ["## Profile (full pipeline)", "", profile_table(profile), ""]
     if args.device == "cpu":

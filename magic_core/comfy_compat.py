@@ -6,6 +6,7 @@ difference is handled once and the test suite, run on both hosts, proves both pa
 """
 from __future__ import annotations
 
+import importlib.util
 import inspect
 from collections.abc import Sequence
 from functools import cache
@@ -13,6 +14,12 @@ from functools import cache
 import comfy.context_windows
 import comfy.sample
 import torch
+
+
+@cache
+def has_multigpu() -> bool:
+    """ComfyUI 0.22+ has core MultiGPU (``comfy.multigpu``: MultiGPU_WorkUnits clones per device); 0.3.75 has not."""
+    return importlib.util.find_spec("comfy.multigpu") is not None
 
 
 @cache

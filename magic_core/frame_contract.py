@@ -4,11 +4,14 @@ Every MagicAnimate patch agrees on this one description of a model call's batch:
 
 * the batch is ``len(chunks)`` chunks one after another (ComfyUI batches cond and uncond together;
   ``transformer_options["cond_or_uncond"]`` has one entry per chunk, 0 = cond, 1 = uncond);
-* each chunk holds the same frames, in the same order: ``frame_indices`` (positions in the whole video).
+* each chunk holds the same frames, in the same order: ``frame_indices`` (positions in the whole video);
+* a chunk may hold several windows of equal length one after another (the fusion sampler's ``window_batch``):
+  ``windows`` of ``window_frames`` rows each, so a call's rows are chunk, then window, then frame.
 
 The fusion sampler records the window it is running with :func:`set_window`; temporal attention (attend
-within a chunk), reference attention (cond chunks only) and the DensePose control (hints of exactly these
-frames) read it with :func:`frame_layout`.  Without a window, the frames are the whole batch of a chunk.
+within each window of each chunk: ``groups`` of ``window_frames``), reference attention (cond chunks only) and the
+DensePose control (hints of exactly these frames) read it with :func:`frame_layout`.  Without a window, the frames
+are the whole batch of a chunk (one window).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ class VideoWindow:
 
     frame_indices: tuple[int, ...]
     video_frames: int
+    windows: int = 1
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,22 @@ class FrameLayout:
     frame_indices: tuple[int, ...]
     chunks: tuple[int, ...]
     video_frames: int
+    windows: int = 1
 
     @property
     def frames(self) -> int:
-        """Frames per chunk (the window length)."""
+        """Rows per chunk (all its windows' frames)."""
         return len(self.frame_indices)
+
+    @property
+    def window_frames(self) -> int:
+        """Frames of one window (what temporal attention attends over)."""
+        return self.frames // self.windows
+
+    @property
+    def groups(self) -> int:
+        """Windows in the whole batch (every window of every chunk), each ``window_frames`` rows."""
+        return len(self.chunks) * self.windows
 
     @property
     def batch_size(self) -> int:
@@ -57,9 +72,15 @@ class FrameLayout:
         return [i for i, c in enumerate(self.chunks) if c == COND]
 
 
-def set_window(transformer_options: dict[str, Any], frame_indices: Sequence[int], video_frames: int) -> None:
-    """Record in ``transformer_options`` that the next model call covers ``frame_indices`` of the video."""
-    transformer_options[WINDOW_KEY] = VideoWindow(tuple(int(i) for i in frame_indices), int(video_frames))
+def set_window(transformer_options: dict[str, Any], frame_indices: Sequence[int], video_frames: int,
+               windows: int = 1) -> None:
+    """Record in ``transformer_options`` that the next model call covers ``frame_indices`` of the video: ``windows``
+    windows of equal length one after another (1 = one window)."""
+    if windows < 1 or len(frame_indices) % windows != 0:
+        raise MagicAnimateError(f"MagicAnimate frame contract: {len(frame_indices)} frames cannot be {windows} "
+                                f"windows of equal length.")
+    transformer_options[WINDOW_KEY] = VideoWindow(tuple(int(i) for i in frame_indices), int(video_frames),
+                                                  int(windows))
 
 
 def frame_layout(transformer_options: dict[str, Any], batch_size: int) -> FrameLayout:
@@ -78,7 +99,7 @@ def frame_layout(transformer_options: dict[str, Any], batch_size: int) -> FrameL
         if len(window.frame_indices) != per_chunk:
             raise MagicAnimateError(f"MagicAnimate frame contract: the sampler's window has {len(window.frame_indices)}"
                                     f" frames but each chunk of the model batch has {per_chunk} rows.")
-        return FrameLayout(window.frame_indices, chunks, window.video_frames)
+        return FrameLayout(window.frame_indices, chunks, window.video_frames, window.windows)
     core_frames = core_window_frames(transformer_options.get("context_window"))
     if core_frames is not None and len(core_frames) == per_chunk:
         # ComfyUI's own context windows over the batch dimension.

@@ -5,6 +5,7 @@ import comfy.samplers
 from comfy.model_patcher import ModelPatcher
 from comfy_api.latest import io
 
+from ..magic_core.comfy_compat import has_multigpu
 from ..magic_core.error_frames import release_frames_on_error
 from ..magic_core.fusion import (
     BETA_SCHEDULES,
@@ -20,6 +21,11 @@ from ..magic_core.notices import NoticeBoard
 from .notice_output import notice_output
 
 MAX_FRAMES = 4096
+MAX_WINDOW_BATCH = 64
+MULTIGPU_TOOLTIP = ("With ComfyUI's MultiGPU clones on the model (core MultiGPU CFG Split / MultiGPU_WorkUnits, "
+                    "ComfyUI 0.22+), on: each step's windows are split into contiguous slices, one per GPU, run in "
+                    "parallel; off: everything runs on the model's own GPU.")
+MULTIGPU_TOOLTIP += "" if has_multigpu() else " This ComfyUI has no MultiGPU support: the input does nothing here."
 
 
 class MagicAnimateFusionSampler(io.ComfyNode):
@@ -85,6 +91,12 @@ class MagicAnimateFusionSampler(io.ComfyNode):
                                        "from that of frame i mod context_frames, as the original does (the "
                                        "paper: FID 32.08 against 32.74 independent). independent: each frame "
                                        "its own noise, as KSampler draws it."),
+                io.Int.Input("window_batch", default=1, min=1, max=MAX_WINDOW_BATCH, optional=True,
+                             tooltip="Windows per model call (1 = one window at a time, the original's memory). "
+                                     "Higher runs up to this many windows in one batch: faster on a large GPU, "
+                                     "memory grows with it (about window_batch x one window's activations). "
+                                     "Same result."),
+                io.Boolean.Input("multigpu", default=True, optional=True, tooltip=MULTIGPU_TOOLTIP),
             ],
             outputs=[io.Latent.Output("fused_latent", display_name="LATENT",
                                       tooltip="The denoised video latent, one batch entry per frame.")],
@@ -94,10 +106,11 @@ class MagicAnimateFusionSampler(io.ComfyNode):
     def execute(cls, model: ModelPatcher, positive: list, negative: list, latent_image: dict, seed: int, steps: int,
                 cfg: float, sampler_name: str, scheduler: str, denoise: float, context_frames: int,
                 context_overlap: int, context_stride: int, closed_loop: bool, schedule: str, fuse_method: str,
-                beta_schedule: str, noise: str = NOISE_SHARED) -> io.NodeOutput:
+                beta_schedule: str, noise: str = NOISE_SHARED, window_batch: int = 1,
+                multigpu: bool = True) -> io.NodeOutput:
         settings = FusionSettings(context_frames=context_frames, context_overlap=context_overlap,
                                   context_stride=context_stride, closed_loop=closed_loop, schedule=schedule,
-                                  fuse_method=fuse_method)
+                                  fuse_method=fuse_method, window_batch=window_batch, multigpu=multigpu)
         board = NoticeBoard()
         with release_frames_on_error():
             return notice_output(fusion_sample(model, positive, negative, latent_image, seed=seed, steps=steps,

@@ -23,7 +23,8 @@ def test_bench_table_has_every_configuration_with_finite_numbers(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(REPO / "bench" / "run.py"), "--size", "tiny", "--frames", "4", "8", "--steps", "1",
          "--warmup-steps", "0", "--repeats", "1", "--worker-repeats", "1", "--profile-frames", "8",
-         "--ablation-frames", "0", "--in-process", "--output", str(output), "--json", str(raw)],
+         "--ablation-frames", "0",
+         "--window-batch-frames", "0", "--in-process", "--output", str(output), "--json", str(raw)],
         capture_output=True, text=True, cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     best = json.loads(raw.read_text())["best"]
@@ -38,3 +39,23 @@ def test_bench_table_has_every_configuration_with_finite_numbers(tmp_path):
         assert text.count(label) == 2, label  # one row per frame count
     assert "## Targets" in text and "## Profile (full pipeline)" in text and "Command:" in text
     assert "nan" not in text.lower().replace("n/a", "")
+
+
+def test_bench_window_batch_row(tmp_path):
+    # Only the window_batch row (and the one floor measurement --frames needs), 40 frames: 4 windows per step.
+    output, raw = tmp_path / "BENCH.md", tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--size", "tiny", "--frames", "4", "--configs", "floor",
+         "--steps", "1", "--warmup-steps", "0", "--repeats", "1", "--worker-repeats", "1", "--profile-frames", "0",
+         "--ablation-frames", "0", "--window-batch-frames", "40", "--in-process", "--output", str(output),
+         "--json", str(raw)],
+        capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    best = {(r["config"], r["frames"]): r for r in json.loads(raw.read_text())["best"]}
+    for config in ("full", "full_wb2", "full_wb4"):
+        row = best[(config, 40)]
+        assert "error" not in row and row["finite"] and math.isfinite(row["s_per_frame_step"]), row
+    section = output.read_text().split("## Windows per model call (window_batch)", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [r[0].strip() for r in rows[1:]] == ["1", "2", "4"]
+    assert rows[1][2].strip() == "1.000" and all(float(r[2]) > 0 for r in rows[1:])

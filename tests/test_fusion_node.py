@@ -1,6 +1,8 @@
 """The MagicAnimateFusionSampler node: schema, in-process run, and a 48-frame run through a real server."""
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import safetensors.torch
 import torch
@@ -19,7 +21,8 @@ NODE_ID = "MagicAnimateFusionSampler"
 DEFAULTS = {"seed": 1, "steps": 25, "cfg": 7.5, "sampler_name": "ddim", "scheduler": "ddim_uniform", "denoise": 1.0,
             "context_frames": 16, "context_overlap": 4, "context_stride": 1, "closed_loop": True,
             "schedule": "uniform", "fuse_method": "flat", "beta_schedule": "sqrt_linear (MagicAnimate)"}
-OPTIONAL = {"noise": "shared (MagicAnimate)"}  # optional: saved workflows from before it get the default
+# optional: saved workflows from before them get the defaults
+OPTIONAL = {"noise": "shared (MagicAnimate)", "window_batch": 1, "multigpu": True}
 
 
 def test_node_schema_defaults_and_tooltips(comfy_host):
@@ -36,6 +39,10 @@ def test_node_schema_defaults_and_tooltips(comfy_host):
     assert {"flat", "pyramid", "overlap_linear", "gaussian"} == set(combo_options(required["fuse_method"]))
     assert "dpmpp_2m" in combo_options(required["sampler_name"]) and "karras" in combo_options(required["scheduler"])
     assert ["shared (MagicAnimate)", "independent"] == list(combo_options(optional["noise"]))
+    # the multigpu input says where it does nothing (ComfyUI without core MultiGPU, e.g. 0.3.75)
+    no_multigpu = importlib.util.find_spec("comfy.multigpu") is None
+    assert ("does nothing" in optional["multigpu"][1]["tooltip"]) == no_multigpu
+    assert optional["window_batch"][1]["min"] == 1
     assert tuple(node.RETURN_TYPES) == ("LATENT",)
 
 

@@ -78,7 +78,15 @@ def load_appearance_encoder(path: str, notices: NoticeBoard | None = None) -> Ap
         raise APPEARANCE_FILE.error(f"'{name}' is not a UNet checkpoint (its keys look like: {sample}); pick the "
                                      f"appearance encoder, MagicAnimate/appearance_encoder/diffusion_pytorch_"
                                      f"model.safetensors with its config.json.")
-    return _build(name, unet_config, comfy_sd, unexpected)
+    encoder = _build(name, unet_config, comfy_sd, unexpected)
+    # ComfyUI's MultiGPU clones (0.22+) rebuild the encoder per device from the file with this factory.
+    encoder.patcher.cached_patcher_init = (_fresh_patcher, (path,))
+    return encoder
+
+
+def _fresh_patcher(path: str, **_: object) -> comfy.model_patcher.ModelPatcher:
+    """A newly loaded encoder's ModelPatcher (the factory MultiGPU deep clones are made with)."""
+    return load_appearance_encoder(path).patcher
 
 
 def _from_diffusers(path: str, state_dict: dict[str, torch.Tensor]):

@@ -5,11 +5,13 @@
 * a PREDICT_NOISE wrapper (once per sampling step, around every window of the step) runs the encoder once on the
   clean reference latent at the step's timestep with the conditional text, and hands the recorded states to the
   model calls of that step in a copy of ``model_options["transformer_options"]`` (nothing is stored on a model:
-  the states are dropped with the step, after an interrupt or error too);
+  the states are dropped with the step, after an interrupt or error too); with MultiGPU clones each device
+  records its own states once per step with its clone of the encoder (``ReferenceBank.for_device``);
 * an ``attn1`` replace per paired block (the read side) lets those blocks attend to them.
 """
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -80,9 +82,19 @@ def apply_appearance_encoder(model: comfy.model_patcher.ModelPatcher, encoder: A
         latent = source.latent(tuple(x.shape[-2:]), base_model, keep_loaded=True)
         t = base_model.model_sampling.timestep(timestep.reshape(-1)[:1]).float()
         states = run_encoder(encoder, writer_keys, latent, t, context)
+
+        def on_device(clone: comfy.model_patcher.ModelPatcher) -> ReferenceBank:
+            # A MultiGPU clone: its own (deep-cloned) encoder and attn1 modules, on its device.
+            device_encoder = dataclasses.replace(encoder, patcher=clone.get_additional_models_with_key(key)[0])
+            device_unet = clone.model.diffusion_model
+            modules = {b.key: b for b in transformer_blocks(device_unet)}
+            attention = {block: device_unet.get_submodule(modules[block].module_path).attn1 for block in pairing}
+            return ReferenceBank(run_encoder(device_encoder, writer_keys, latent, t, context), pairing,
+                                 float(strength), attention=attention)
+
+        bank = ReferenceBank(states, pairing, float(strength), owner=base_model, on_device=on_device)
         options = dict(model_options)
-        options["transformer_options"] = {**model_options.get("transformer_options", {}),
-                                          bank_key: ReferenceBank(states, pairing, float(strength))}
+        options["transformer_options"] = {**model_options.get("transformer_options", {}), bank_key: bank}
         return executor(x, timestep, options, seed)
 
     patched.set_additional_models(key, [encoder.patcher])

@@ -20,6 +20,7 @@ Two read sides compute that same attention:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,12 +36,25 @@ from .loading import AppearanceEncoder
 
 @dataclass
 class ReferenceBank:
-    """The states recorded at one sampling step, and how the model's blocks read them."""
+    """The states recorded at one sampling step, and how the model's blocks read them.
+
+    ``owner``: the model the states were recorded for; ``on_device(patcher)`` records them for another MultiGPU
+    clone (its own encoder, on its device), ``attention``: that clone's ``attn1`` modules by reader block.
+    """
 
     states: dict[BlockKey, torch.Tensor]
     reader_to_writer: dict[BlockKey, BlockKey]
     strength: float
     cache: dict[tuple[BlockKey, torch.device, torch.dtype], torch.Tensor] = field(default_factory=dict)
+    owner: Any = None
+    on_device: Callable[[Any], ReferenceBank] | None = None
+    attention: dict[BlockKey, torch.nn.Module] | None = None
+
+    def for_device(self, patcher: Any) -> ReferenceBank:
+        """This step's bank for the MultiGPU clone ``patcher`` (recorded once for it by the caller)."""
+        if self.on_device is None or patcher.model is self.owner:
+            return self
+        return self.on_device(patcher)
 
     def reference_for(self, key: BlockKey, like: torch.Tensor) -> torch.Tensor | None:
         """The recorded states for reader block ``key`` on ``like``'s device/dtype (``[1, tokens, C]``)."""
@@ -60,6 +74,7 @@ class ReferenceBank:
             reference = self.reference_for(key, like)
             if reference is None:
                 return None
+            attention = (self.attention or {}).get(key, attention)  # a MultiGPU clone's own module
             self.cache[cache_key] = (attention.to_k(reference), attention.to_v(reference))  # type: ignore[assignment]
         return self.cache[cache_key]  # type: ignore[return-value]
 

@@ -4,9 +4,10 @@ ComfyUI's ``calc_cond_batch`` hands the whole video (the latent batch holds the 
 ``model_options["context_handler"]``; the handler runs ComfyUI's own ``_calc_cond_batch_outer`` once per window
 (so CALC_COND_BATCH wrappers, ControlNets and attention patches run per window), records the window in
 ``transformer_options`` through the frame contract, and averages each window's cond/uncond predictions into
-the video with the fuse weights, before CFG (as the original does).  Windows whose frames repeat (dilated
-windows longer than the video) count each frame once, with its last position, as the original's indexed
-assignment does.
+the video with the fuse weights, before CFG (as the original does).  ``window_batch`` windows share one call
+(``batching``); with ComfyUI's MultiGPU clones the step's windows are spread over the devices (``devices``).
+Windows whose frames repeat (dilated windows longer than the video) count each frame once, with its last
+position, as the original's indexed assignment does.
 """
 from __future__ import annotations
 
@@ -19,14 +20,14 @@ import comfy.model_patcher
 import comfy.patcher_extension
 import torch
 
-from ..comfy_compat import index_list_window
-from ..frame_contract import WINDOW_KEY, set_window
+from ..frame_contract import WINDOW_KEY
 from ..notices import CONTEXT_HANDLER_REPLACED, NoticeBoard, warn
+from .batching import CORE_WINDOW_KEY, largest_call_frames, run_window_batch, window_batches
+from .devices import device_clones, run_on_devices, single_device_options
 from .weights import window_weights
 from .windows import FusionSettings, Window, context_windows
 
 WRAPPER_KEY = "magicanimate_fusion"
-CORE_WINDOW_KEY = "context_window"
 _MISSING = object()
 # The wrappers core's "Context Windows" nodes add beside their handler (0.3.75: the first; 0.4+: both).
 CORE_CONTEXT_WRAPPERS = ((comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "ContextWindows_prepare_sampling"),
@@ -57,7 +58,9 @@ class FusionContextHandler(comfy.context_windows.ContextHandlerABC):
         self.settings = settings
 
     def should_use_context(self, model, conds, x_in: torch.Tensor, timestep, model_options) -> bool:
-        return x_in.shape[0] > self.settings.context_frames
+        # With MultiGPU clones a one-window video runs here too (on the main device): core's own split of the
+        # cond/uncond halves would hand the other devices the main device's per-step states.
+        return x_in.shape[0] > self.settings.context_frames or bool(device_clones(model_options))
 
     def windows(self, frames: int, timestep: torch.Tensor, model_options: dict[str, Any]) -> list[Window]:
         return context_windows(frames, self.settings, current_step(timestep, model_options))
@@ -88,23 +91,15 @@ class FusionContextHandler(comfy.context_windows.ContextHandlerABC):
                 model_options: dict[str, Any]) -> list[torch.Tensor]:
         frames = x_in.shape[0]
         windows = self.windows(frames, timestep, model_options)
-        sums = [torch.zeros_like(x_in) for _ in conds]
-        counts = torch.zeros((frames,) + (1,) * (x_in.ndim - 1), dtype=torch.float32, device=x_in.device)
         options = model_options.setdefault("transformer_options", {})
         saved = {key: options.get(key, _MISSING) for key in (WINDOW_KEY, CORE_WINDOW_KEY)}
         try:
-            for window in windows:
-                comfy.model_management.throw_exception_if_processing_interrupted()
-                outputs = self._run_window(calc_cond_batch, model, conds, x_in, timestep, model_options, window)
-                positions, covered = _last_positions(window)
-                pos_index = torch.tensor(positions, dtype=torch.long, device=x_in.device)
-                frame_index = torch.tensor(covered, dtype=torch.long, device=x_in.device)
-                weights = window_weights(self.settings.fuse_method, window, frames, self.settings.context_overlap)
-                weights = weights.to(x_in.device).index_select(0, pos_index).reshape(counts[:len(covered)].shape)
-                for total, out in zip(sums, outputs, strict=True):
-                    out = out.to(x_in.device).index_select(0, pos_index)
-                    total.index_add_(0, frame_index, out * weights.to(out.dtype))
-                counts.index_add_(0, frame_index, weights)
+            if self.settings.multigpu and device_clones(model_options):
+                sums, counts = run_on_devices(self.fuse, calc_cond_batch, conds, x_in, timestep, model_options,
+                                              windows)
+            else:
+                sums, counts = self.fuse(calc_cond_batch, model, conds, x_in, timestep,
+                                         single_device_options(model_options), windows)
         finally:
             for key, value in saved.items():
                 if value is _MISSING:
@@ -113,26 +108,42 @@ class FusionContextHandler(comfy.context_windows.ContextHandlerABC):
                     options[key] = value
         return [(total / counts).to(x_in.dtype) for total in sums]
 
-    def _run_window(self, calc_cond_batch: Callable, model, conds: list, x_in: torch.Tensor, timestep: torch.Tensor,
-                    model_options: dict[str, Any], window: Window) -> list[torch.Tensor]:
+    def fuse(self, calc_cond_batch: Callable, model, conds: list, x_in: torch.Tensor, timestep: torch.Tensor,
+             model_options: dict[str, Any], windows: list[Window]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Run ``windows`` (``window_batch`` per call) and return, per cond, the fuse-weighted sum of their
+        predictions per frame, and the summed weight (count) per frame, over the whole video."""
         frames = x_in.shape[0]
-        core_window = index_list_window(window, frames, self.settings.context_overlap)
-        options = model_options["transformer_options"]
-        set_window(options, window, frames)
-        options[CORE_WINDOW_KEY] = core_window
-        index = torch.tensor(window, dtype=torch.long, device=x_in.device)
-        sub_x = x_in.index_select(0, index)
-        per_frame_t = timestep.ndim > 0 and timestep.shape[0] == frames
-        sub_t = timestep.index_select(0, index.to(timestep.device)) if per_frame_t else timestep
-        sub_conds = [self.get_resized_cond(cond, x_in, core_window) for cond in conds]
-        return calc_cond_batch(model, sub_conds, sub_x, sub_t, model_options)
+        sums = [torch.zeros_like(x_in) for _ in conds]
+        counts = torch.zeros((frames,) + (1,) * (x_in.ndim - 1), dtype=torch.float32, device=x_in.device)
+        for batch in window_batches(windows, self.settings.window_batch):
+            comfy.model_management.throw_exception_if_processing_interrupted()
+            outputs = run_window_batch(calc_cond_batch, model, conds, x_in, timestep, model_options, batch,
+                                       self.settings.context_overlap, self.get_resized_cond)
+            for i, window in enumerate(batch):
+                self._accumulate(sums, counts, window, [out[i] for out in outputs], frames)
+        return sums, counts
+
+    def _accumulate(self, sums: list[torch.Tensor], counts: torch.Tensor, window: Window,
+                    outputs: list[torch.Tensor], frames: int) -> None:
+        """Add one window's predictions, weighted per position, into the per-frame sums and counts."""
+        device = counts.device
+        positions, covered = _last_positions(window)
+        pos_index = torch.tensor(positions, dtype=torch.long, device=device)
+        frame_index = torch.tensor(covered, dtype=torch.long, device=device)
+        weights = window_weights(self.settings.fuse_method, window, frames, self.settings.context_overlap)
+        weights = weights.to(device).index_select(0, pos_index).reshape(counts[:len(covered)].shape)
+        for total, out in zip(sums, outputs, strict=True):
+            out = out.to(device).index_select(0, pos_index)
+            total.index_add_(0, frame_index, out * weights.to(out.dtype))
+        counts.index_add_(0, frame_index, weights)
 
 
 def _window_noise_shape(executor, model, noise_shape, *args, **kwargs):
-    """PREPARE_SAMPLING wrapper: estimate (and load for) the memory of one window, not the whole video."""
+    """PREPARE_SAMPLING wrapper: estimate (and load for) the memory of the largest model call (``window_batch``
+    windows), not the whole video."""
     handler = (kwargs.get("model_options") or {}).get("context_handler")
     if isinstance(handler, FusionContextHandler) and len(noise_shape) > 0:
-        noise_shape = [min(int(noise_shape[0]), handler.settings.context_frames)] + list(noise_shape[1:])
+        noise_shape = [largest_call_frames(int(noise_shape[0]), handler.settings)] + list(noise_shape[1:])
     return executor(model, noise_shape, *args, **kwargs)
 
 

@@ -33,6 +33,8 @@ class FusionSettings:
     closed_loop: bool = True
     schedule: str = "uniform"
     fuse_method: str = "flat"
+    window_batch: int = 1
+    multigpu: bool = True
 
     def __post_init__(self) -> None:
         if self.context_frames < 1:
@@ -45,6 +47,9 @@ class FusionSettings:
         if self.context_stride < 1:
             raise MagicAnimateError(f"MagicAnimate fusion: context_stride is {self.context_stride}; it must be "
                                     f"at least 1 (1 = no dilated passes, the original).")
+        if self.window_batch < 1:
+            raise MagicAnimateError(f"MagicAnimate fusion: window_batch is {self.window_batch}; it must be at least 1 "
+                                    f"(1 = one window per model call, the original).")
         if self.schedule not in SCHEDULES:
             raise MagicAnimateError(f"MagicAnimate fusion: schedule '{self.schedule}' is unknown; choose one of "
                                     f"{', '.join(SCHEDULES)}.")

@@ -39,16 +39,16 @@ def _find_cross_frame_norms(unet: nn.Module) -> list[nn.Module]:
 
 
 def cross_frame_norm_wrapper(executor: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
-    """``DIFFUSION_MODEL`` wrapper: run the UNet with its ResBlock/output GroupNorms spanning each chunk's frames."""
+    """``DIFFUSION_MODEL`` wrapper: run the UNet with its ResBlock/output GroupNorms spanning each window's frames."""
     x = args[0]
     transformer_options = args[5] if len(args) > 5 else kwargs.get("transformer_options", {})
     layout = frame_layout(transformer_options, x.shape[0])
-    if layout.frames == 1:
+    if layout.window_frames == 1:
         return executor(*args, **kwargs)
     handles = []
     try:
         for norm in cross_frame_norms(executor.class_obj):
-            handles.append(norm.register_forward_pre_hook(_to_video_hook(len(layout.chunks), layout.frames)))
+            handles.append(norm.register_forward_pre_hook(_to_video_hook(layout.groups, layout.window_frames)))
             handles.append(norm.register_forward_hook(_from_video_hook))
         return executor(*args, **kwargs)
     finally:

@@ -48,12 +48,12 @@ class TemporalSlot(nn.Module):
 
 def temporal_slot_forward(layer: TemporalSlot, x: torch.Tensor, emb: Any, context: Any,
                           transformer_options: dict, *args: Any) -> torch.Tensor:
-    """forward_timestep_embed handler: attend over the frames of each cond/uncond chunk."""
+    """forward_timestep_embed handler: attend over the frames of each window of each cond/uncond chunk."""
     layout = frame_layout(transformer_options, x.shape[0])
-    check_window_length(layout.frames, (layer.motion.max_frames, layer.file_name))
+    check_window_length(layout.window_frames, (layer.motion.max_frames, layer.file_name))
     if layer.strength == 0.0:
         return x
-    video = x.view(len(layout.chunks), layout.frames, *x.shape[1:])
+    video = x.view(layout.groups, layout.window_frames, *x.shape[1:])
     return x + layer.strength * layer.motion(video).to(x.dtype)
 
 
@@ -124,13 +124,22 @@ def temporal_patcher(weights: TemporalWeights, model: ModelPatcher) -> ModelPatc
     cache_key = (weight_dtype, compute_dtype, str(model.load_device), str(model.offload_device))
     patcher = weights.built.get(cache_key)
     if patcher is None:
-        ops = comfy.ops.manual_cast if compute_dtype is not None else comfy.ops.disable_weight_init
-        modules = MotionModuleSet(weights.widths, weights.max_frames, ops, dtype=weight_dtype)
-        modules.load_state_dict(weights.state_dict, strict=True)
-        patcher = ModelPatcher(modules, load_device=model.load_device, offload_device=model.offload_device)
+        patcher = _build_patcher(weights, weight_dtype, compute_dtype, model.load_device, model.offload_device)
         weights.built[cache_key] = patcher
         log.info("MagicAnimate: temporal attention '%s' (%s) built in %s.", weights.name, weights.variant,
                  weight_dtype)
+    return patcher
+
+
+def _build_patcher(weights: TemporalWeights, weight_dtype: torch.dtype, compute_dtype: torch.dtype | None,
+                   load_device: torch.device, offload_device: torch.device, **_: Any) -> ModelPatcher:
+    """A new ModelPatcher of the motion modules; also the factory of ComfyUI's MultiGPU deep clones (0.22+)."""
+    ops = comfy.ops.manual_cast if compute_dtype is not None else comfy.ops.disable_weight_init
+    modules = MotionModuleSet(weights.widths, weights.max_frames, ops, dtype=weight_dtype)
+    modules.load_state_dict(weights.state_dict, strict=True)
+    patcher = ModelPatcher(modules, load_device=load_device, offload_device=offload_device)
+    patcher.cached_patcher_init = (_build_patcher, (weights, weight_dtype, compute_dtype, load_device,
+                                                    offload_device))
     return patcher
 
 
@@ -140,14 +149,15 @@ def apply_temporal_attention(model: ModelPatcher, weights: TemporalWeights, stre
     check_fits(model.model.diffusion_model, weights)
     patched = model.clone()
     temporal = temporal_patcher(weights, model)
-    modules: MotionModuleSet = temporal.model
-    slots = {slot: TemporalSlot(modules.module(slot), slot, strength, weights.name) for slot in weights.widths}
     mid_block = weights.has_mid_block
 
     def inject(unet_patcher: ModelPatcher) -> None:
         unet = unet_patcher.model.diffusion_model
+        # The patcher's own motion modules: a MultiGPU clone has deep-cloned ones on its device.
+        own = unet_patcher.get_additional_models_with_key(KEY)
+        modules: MotionModuleSet = (own[0] if own else temporal).model
         for slot, (block, at) in unet_slot_positions(unet, mid_block).items():
-            _insert_child(block, at, slots[slot])
+            _insert_child(block, at, TemporalSlot(modules.module(slot), slot, strength, weights.name))
 
     def eject(unet_patcher: ModelPatcher) -> None:
         unet = unet_patcher.model.diffusion_model
