@@ -137,10 +137,11 @@ def run_encoder(encoder: AppearanceEncoder, writer_keys: list[BlockKey], latent:
 
 def ensure_loaded(encoder: AppearanceEncoder) -> None:
     """Load the encoder if no loaded model holds it, keeping every model in use (never evict the UNet)."""
-    loaded = comfy.model_management.loaded_models()
+    # Entries whose model was garbage-collected read as None until ComfyUI cleans them up.
+    loaded = [m for m in comfy.model_management.loaded_models() if m is not None]
     if any(m.model is encoder.unet for m in loaded):
         return
-    in_use = comfy.model_management.loaded_models(only_currently_used=True)
+    in_use = [m for m in comfy.model_management.loaded_models(only_currently_used=True) if m is not None]
     comfy.model_management.load_models_gpu([encoder.patcher, *in_use])
 
 
