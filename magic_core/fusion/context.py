@@ -21,7 +21,9 @@ import comfy.patcher_extension
 import torch
 
 from ..comfy_compat import index_list_window
+from ..evaluation_scope import EVALUATION_KEY, open_evaluation
 from ..frame_contract import WINDOW_KEY, set_window
+from .attention_choice import choose_attention
 from .weights import window_weights
 from .windows import FusionSettings, Window, context_windows
 
@@ -93,10 +95,12 @@ class FusionContextHandler(comfy.context_windows.ContextHandlerABC):
         sums = [torch.zeros_like(x_in) for _ in conds]
         counts = torch.zeros((frames,) + (1,) * (x_in.ndim - 1), dtype=torch.float32, device=x_in.device)
         options = model_options.setdefault("transformer_options", {})
-        saved = {key: options.get(key, _MISSING) for key in (WINDOW_KEY, CORE_WINDOW_KEY)}
+        saved = {key: options.get(key, _MISSING) for key in (WINDOW_KEY, CORE_WINDOW_KEY, EVALUATION_KEY)}
+        evaluation = open_evaluation(options, windows)  # per-frame reuse within this evaluation only
         try:
             for window in windows:
                 comfy.model_management.throw_exception_if_processing_interrupted()
+                evaluation.begin_call()
                 outputs = self._run_window(calc_cond_batch, model, conds, x_in, timestep, model_options, window)
                 positions, covered = _last_positions(window)
                 pos_index = torch.tensor(positions, dtype=torch.long, device=x_in.device)
@@ -147,6 +151,7 @@ def apply_fusion(model: comfy.model_patcher.ModelPatcher, settings: FusionSettin
         for wrapper_type, key in CORE_CONTEXT_WRAPPERS:  # they read attributes only core's handler has
             patched.remove_wrappers_with_key(wrapper_type, key)
     patched.model_options["context_handler"] = FusionContextHandler(settings)
+    choose_attention(patched)
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, WRAPPER_KEY,
                                  _window_noise_shape)
     return patched
