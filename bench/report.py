@@ -73,18 +73,20 @@ def targets(results: Results) -> list[Target]:
 
 def table(results: Results, frames: list[int], memory_unit: str) -> str:
     """Markdown: one row per frame count and configuration, then the ratios per frame count."""
-    lines = [f"| frames | configuration | s / frame-step | peak memory (MiB, {memory_unit}) | total s |",
-             "| ---: | --- | ---: | ---: | ---: |"]
+    lines = [f"| frames | configuration | s / frame-step | peak memory, whole run (MiB, {memory_unit}) | "
+             f"of which before the decode (MiB) | total s |",
+             "| ---: | --- | ---: | ---: | ---: | ---: |"]
     for f in frames:
         for config in ORDER:
             row = results.get((config, f))
             if row is None:
                 continue
             if "error" in row:
-                lines.append(f"| {f} | {LABELS[config]} | ERROR | ERROR | {row['error'][:60]} |")
+                lines.append(f"| {f} | {LABELS[config]} | ERROR | ERROR | ERROR | {row['error'][:60]} |")
                 continue
+            before = row.get("peak_sampling_mib")
             lines.append(f"| {f} | {LABELS[config]} | {row['s_per_frame_step']:.4f} | {row['peak_mib']:.0f} | "
-                         f"{row['seconds']:.2f} |")
+                         f"{'n/a' if before is None else f'{before:.0f}'} | {row['seconds']:.2f} |")
     lines += ["", "| frames | full ÷ floor (2/1) | naive ÷ full (3/2) | full ÷ KSampler | peak full ÷ peak floor |",
               "| ---: | ---: | ---: | ---: | ---: |"]
     for f in frames:

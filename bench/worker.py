@@ -69,8 +69,9 @@ def measure(args: argparse.Namespace) -> dict:
                     torch.cuda.synchronize()
                 times.append(time.perf_counter() - start)
             seconds = min(times)
+        sampling_mib = memory.peak_mib()  # the peak before the decode
         decode_s = decode(out, device)  # inside the peak: the whole run, every frame decoded
-    return {"profile": profile, "decode_s": decode_s,
+    return {"profile": profile, "decode_s": decode_s, "peak_sampling_mib": sampling_mib,
         "config": args.config, "frames": args.frames, "steps": args.steps, "size": args.size,
         "seconds": seconds, "all_seconds": [seconds] if args.profile else times,
         "s_per_frame_step": seconds / (args.frames * args.steps),
