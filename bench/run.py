@@ -41,10 +41,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--frames", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--size", choices=sorted(SIZES), help="default: cpu on CPU, sd15 (fp16, 512x512) on CUDA")
-    parser.add_argument("--steps", type=int, default=2, help="timed sampling steps (default 2)")
+    parser.add_argument("--steps", type=int, default=4, help="timed sampling steps (default 4)")
     parser.add_argument("--warmup-steps", type=int, default=1, help="untimed steps on the same video first")
     parser.add_argument("--repeats", type=int, default=1, help="interleaved process repeats; the fastest counts")
-    parser.add_argument("--worker-repeats", type=int, default=2, help="timed runs per process; the fastest counts")
+    parser.add_argument("--worker-repeats", type=int, default=1, help="timed runs per process; the fastest counts")
     parser.add_argument("--configs", nargs="+", choices=ORDER, default=list(ORDER))
     parser.add_argument("--profile-frames", type=int, default=32, help="profile the full pipeline (0 = skip)")
     parser.add_argument("--ablation-frames", type=int, default=32, help="time each part alone (0 = skip)")
@@ -177,8 +177,9 @@ def document(args: argparse.Namespace, results: dict, profile: dict | None, load
         f"after {args.warmup_steps} untimed warm-up step(s) on the same video; windows 16 frames, overlap 4, "
         f"stride 1, closed loop, flat fuse.",
         f"- {process_line} Timed {args.worker_repeats} times after the warm-up; the fastest run counts "
-        f"(bursts of other work on the shared machine only ever add time). Peak memory: over the timed runs "
-        f"only (the largest seen).",
+        f"(bursts of other work on the shared machine only ever add time). Peak memory: the whole run after "
+        f"the warm-up, the timed sampling and the VAE decode of every frame (ComfyUI's `VAE.decode` of a "
+        f"TAESD-layout VAE, its own batches; not in the times), the largest seen.",
         "",
         "## Results", "", table(results, args.frames, unit), "",
         "## Targets", "", targets_table(found), "",

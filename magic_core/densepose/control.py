@@ -27,9 +27,12 @@ import torch
 from comfy.ldm.modules.diffusionmodules.util import timestep_embedding
 
 from ..errors import MagicAnimateError
+from ..evaluation_scope import current_evaluation
 from ..frame_contract import WINDOW_KEY, FrameLayout, frame_layout
+from ..fusion.attention_choice import OVERRIDE_KEY
 from ..image_batch import check_frames
 from ..input_ranges import check_percent_range
+from .reuse import ResidualStore
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +146,16 @@ class FrameControlNet(comfy.controlnet.ControlNet):
         x_in = self.model_sampling_current.calculate_input(t_rows, x_rows)
         context = comfy.model_management.cast_to_device(_rows(context, rows, x_noisy.shape[0]), x_noisy.device, dtype)
         hint = hints if len(evaluated) == 1 else hints.repeat(len(evaluated), 1, 1, 1)
-        control = control_forward(self.control_model, x_in.to(dtype), hint, timestep.to(dtype), context, **extra)
+        evaluation = current_evaluation(transformer_options)
+        if evaluation is None or extra:  # extra conds: rows not compared by the store, so no reuse
+            control = control_forward(self.control_model, x_in.to(dtype), hint, timestep.to(dtype), context, **extra,
+                                      **attention_options(transformer_options))
+        else:  # inside a whole-video evaluation: frames a previous window computed are reused
+            keys = [(f, layout.chunks[k]) for k in evaluated for f in layout.frame_indices]
+            store = evaluation.store(("densepose_residuals", id(self)), ResidualStore)
+            control = store.forward(evaluation, keys, x_in.to(dtype), timestep.to(dtype), context, hint,
+                                    lambda x, h, ts, c: control_forward(self.control_model, x, h, ts, c,
+                                                                        **attention_options(transformer_options)))
         control = _spread(control, evaluated, sources, layout.frames)
         return self.control_merge(control, control_prev, output_dtype=None)
 
@@ -189,19 +201,29 @@ class HintEmbeddingCache:
         return self.values.index_select(0, torch.tensor(indices, dtype=torch.long)).to(device)
 
 
+def attention_options(transformer_options: dict[str, Any]) -> dict[str, Any]:
+    """The sampling model's attention choice for the ControlNet's blocks (only that: the model's other
+    patches, e.g. reference attention keyed by block, are the UNet's, not the ControlNet's)."""
+    override = transformer_options.get(OVERRIDE_KEY)
+    return {} if override is None else {"transformer_options": {OVERRIDE_KEY: override}}
+
+
 def control_forward(model: torch.nn.Module, x: torch.Tensor, embedded_hint: torch.Tensor, timesteps: torch.Tensor,
-                    context: torch.Tensor, **kwargs: Any) -> dict[str, list]:
+                    context: torch.Tensor, transformer_options: dict[str, Any] | None = None,
+                    **kwargs: Any) -> dict[str, list]:
     """``comfy.cldm.cldm.ControlNet.forward`` with the hint already embedded (SD1.5 ControlNets: no union
-    embedding, no class labels).  Other ControlNet kinds are refused by :meth:`FrameControlNet.wrap`."""
+    embedding, no class labels).  Other ControlNet kinds are refused by :meth:`FrameControlNet.wrap`.
+    ``transformer_options``: passed to the blocks (the attention choice, see :func:`attention_options`)."""
     emb = model.time_embed(timestep_embedding(timesteps, model.model_channels, repeat_only=False).to(x.dtype))
     outputs, middle = [], []
     h = x
+    options = {} if transformer_options is None else {"transformer_options": transformer_options}
     for i, (module, zero_conv) in enumerate(zip(model.input_blocks, model.zero_convs, strict=True)):
-        h = module(h, emb, context)
+        h = module(h, emb, context, **options)
         if i == 0:
             h = h + embedded_hint
         outputs.append(zero_conv(h, emb, context))
-    h = model.middle_block(h, emb, context)
+    h = model.middle_block(h, emb, context, **options)
     middle.append(model.middle_block_out(h, emb, context))
     return {"middle": middle, "output": outputs}
 

@@ -20,8 +20,10 @@ import comfy.model_patcher
 import comfy.patcher_extension
 import torch
 
+from ..evaluation_scope import EVALUATION_KEY, open_evaluation
 from ..frame_contract import WINDOW_KEY
 from ..notices import CONTEXT_HANDLER_REPLACED, NoticeBoard, warn
+from .attention_choice import choose_attention
 from .batching import CORE_WINDOW_KEY, largest_call_frames, run_window_batch, window_batches
 from .devices import device_clones, run_on_devices, single_device_options
 from .weights import window_weights
@@ -92,7 +94,7 @@ class FusionContextHandler(comfy.context_windows.ContextHandlerABC):
         frames = x_in.shape[0]
         windows = self.windows(frames, timestep, model_options)
         options = model_options.setdefault("transformer_options", {})
-        saved = {key: options.get(key, _MISSING) for key in (WINDOW_KEY, CORE_WINDOW_KEY)}
+        saved = {key: options.get(key, _MISSING) for key in (WINDOW_KEY, CORE_WINDOW_KEY, EVALUATION_KEY)}
         try:
             if self.settings.multigpu and device_clones(model_options):
                 sums, counts = run_on_devices(self.fuse, calc_cond_batch, conds, x_in, timestep, model_options,
@@ -115,8 +117,12 @@ class FusionContextHandler(comfy.context_windows.ContextHandlerABC):
         frames = x_in.shape[0]
         sums = [torch.zeros_like(x_in) for _ in conds]
         counts = torch.zeros((frames,) + (1,) * (x_in.ndim - 1), dtype=torch.float32, device=x_in.device)
+        # Per-frame reuse (the DensePose residuals) within this evaluation of these windows only; opened here so
+        # that each device (its own transformer_options) has its own.
+        evaluation = open_evaluation(model_options.setdefault("transformer_options", {}), windows)
         for batch in window_batches(windows, self.settings.window_batch):
             comfy.model_management.throw_exception_if_processing_interrupted()
+            evaluation.begin_call(len(batch))
             outputs = run_window_batch(calc_cond_batch, model, conds, x_in, timestep, model_options, batch,
                                        self.settings.context_overlap, self.get_resized_cond)
             for i, window in enumerate(batch):
@@ -156,6 +162,7 @@ def set_fusion(patched: comfy.model_patcher.ModelPatcher, settings: FusionSettin
         for wrapper_type, key in CORE_CONTEXT_WRAPPERS:  # they read attributes only core's handler has
             patched.remove_wrappers_with_key(wrapper_type, key)
     patched.model_options["context_handler"] = FusionContextHandler(settings)
+    choose_attention(patched)
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, WRAPPER_KEY,
                                  _window_noise_shape)
 

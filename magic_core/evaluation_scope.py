@@ -1,0 +1,61 @@
+"""One whole-video model evaluation of the fusion sampler: the windows still to come, and what may be reused.
+
+The fusion sampler's context handler runs the model window by window for one evaluation of the whole video
+(one ``calc_cond_batch``: one sampler step, or one stage of a multi-stage step such as heun's).  Within it every
+frame's input is the same in every window, so per-frame results that depend only on that input (the DensePose
+ControlNet's residuals) can be reused by a later window of the same evaluation.  The handler opens a
+:class:`VideoEvaluation` in ``transformer_options`` (:func:`open_evaluation`), announces the frames of each model
+call before running it (:meth:`VideoEvaluation.begin_call`, a call may hold several windows) and removes it
+afterwards, so nothing stored in it outlives the evaluation: a new evaluation never sees an older one's results.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+EVALUATION_KEY = "magicanimate_evaluation"
+
+
+class VideoEvaluation:
+    """The windows of one whole-video evaluation and a store for per-frame results reused within it."""
+
+    def __init__(self, windows: Sequence[Sequence[int]]):
+        self.windows = [tuple(int(f) for f in w) for w in windows]
+        self.started = 0  # windows handed to model calls so far
+        self.stores: dict[Any, Any] = {}
+
+    def begin_call(self, windows: int = 1) -> None:
+        """The next model call covers the next ``windows`` windows of :attr:`windows`."""
+        self.started = min(self.started + windows, len(self.windows))
+
+    def later_uses(self) -> Counter:
+        """How many windows not yet begun hold each frame (frames no later window needs are absent)."""
+        return Counter(f for window in self.windows[self.started:] for f in set(window))
+
+    def next_use(self) -> dict[int, int]:
+        """For each frame a later window needs: the number of the first such window (smaller = sooner)."""
+        first: dict[int, int] = {}
+        for number, window in enumerate(self.windows[self.started:]):
+            for frame in window:
+                first.setdefault(frame, number)
+        return first
+
+    def store(self, key: Any, factory) -> Any:
+        """The evaluation's store under ``key`` (made by ``factory()`` the first time)."""
+        if key not in self.stores:
+            self.stores[key] = factory()
+        return self.stores[key]
+
+
+def open_evaluation(transformer_options: dict[str, Any], windows: Iterable[Sequence[int]]) -> VideoEvaluation:
+    """Record in ``transformer_options`` that a whole-video evaluation over ``windows`` starts."""
+    evaluation = VideoEvaluation(list(windows))
+    transformer_options[EVALUATION_KEY] = evaluation
+    return evaluation
+
+
+def current_evaluation(transformer_options: dict[str, Any]) -> VideoEvaluation | None:
+    """The whole-video evaluation the current model call belongs to (``None`` outside the fusion sampler)."""
+    value = transformer_options.get(EVALUATION_KEY)
+    return value if isinstance(value, VideoEvaluation) else None
