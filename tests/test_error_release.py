@@ -5,6 +5,11 @@ garbage collector then frees the run's patcher clones in one batch, ComfyUI lose
 loaded model and logs "WARNING, memory leak with model ..." from then on (seen on 0.33.0 after every error).
 The fusion sampler node releases its frames on error (``magic_core.error_frames``); the control case shows
 that without it the entries do go dead, so the test can fail.
+
+An entry goes dead when its patcher is freed and so is that patcher's parent (ComfyUI then switches the entry to
+the parent's parent only while the parent lives).  ``fusion_model`` makes one clone of the model it is given, so
+a model held by the caller keeps the entry alive; both tests therefore pass a clone that only the failing run
+refers to (as a chain of clones made during one run would be), where the release is what keeps the entries live.
 """
 from __future__ import annotations
 
@@ -67,7 +72,7 @@ def clean_model_management():
 def test_failed_fusion_node_run_leaves_no_dead_model(comfy_host, fusion_conds, clean_model_management):
     node = comfy_host.NODE_CLASS_MAPPINGS["MagicAnimateFusionSampler"]
     model = _failing_temporal_model()
-    error = _fail_like_comfyui(lambda: node.execute(model, *fusion_conds, empty_latent(6), **SETTINGS))
+    error = _fail_like_comfyui(lambda: node.execute(model.clone(), *fusion_conds, empty_latent(6), **SETTINGS))
     assert "sampling failed" in str(error)
     del error
     gc.collect()
@@ -78,7 +83,7 @@ def test_without_the_release_the_loaded_models_go_dead(fusion_conds, clean_model
     """The control: the same failure straight through ``fusion_sample`` (no node) is what ComfyUI warns about."""
     model = _failing_temporal_model()
     error = _fail_like_comfyui(lambda: fusion_sample(
-        model, *fusion_conds, empty_latent(6), seed=1, steps=1, cfg=2.0, sampler_name="euler",
+        model.clone(), *fusion_conds, empty_latent(6), seed=1, steps=1, cfg=2.0, sampler_name="euler",
         scheduler="normal", settings=FusionSettings(4, 1), progress=False))
     del error
     gc.collect()

@@ -85,9 +85,11 @@ def test_frames_16_apart_start_alike_and_differ_only_through_densepose_and_windo
     plain = fused(base, fusion_conds, latent)
     assert close(plain[:frames - WINDOW], plain[WINDOW:])
     periodic = fused(base, apply_densepose(*fusion_conds, densepose_cn, frame_hints(frames, WINDOW)), latent)
-    assert close(periodic[:frames - WINDOW], periodic[WINDOW:])
+    # the ControlNet reuses overlap frames' residuals within a step, so some frames' come from batches of another
+    # size: float rounding (measured 2.2e-5 relative), against 5.4e-3 for other poses below
+    assert close(periodic[:frames - WINDOW], periodic[WINDOW:], rel=1e-4)
     other_poses = fused(base, apply_densepose(*fusion_conds, densepose_cn, frame_hints(frames)), latent)
-    assert gap(other_poses) > 1e-3  # 100x the tolerance of "alike" above
+    assert gap(other_poses) > 2e-3  # 20x the tolerance of "alike" above
     # temporal attention sees frame i and i + 16 at other positions of other windows
     temporal = apply_temporal_attention(base, load_temporal_file(str(temporal_files["v1"])))
     assert gap(fused(temporal, fusion_conds, latent)) > 1e-3
