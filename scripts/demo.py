@@ -116,12 +116,13 @@ def load_api_workflow(name: str) -> dict:
     return json.loads((REPO / "workflows" / f"{name}_api.json").read_text())
 
 
-def user_workflow(base: Path, models: Path, reference: Path, densepose: Path, args) -> dict:
-    wf = load_api_workflow("magicanimate_basic")
-    for src in (reference, densepose):
+def _with_user_inputs(name: str, base: Path, models: Path, reference: Path, motion: Path, args) -> dict:
+    """The shipped workflow ``name`` on the user's reference photo and motion video, models and settings."""
+    wf = load_api_workflow(name)
+    for src in (reference, motion):
         shutil.copy(src, base / "input" / src.name)
     wf["5"]["inputs"]["image"] = reference.name
-    wf["6"]["inputs"]["file"] = densepose.name
+    wf["6"]["inputs"]["file"] = motion.name
     wf["1"]["inputs"]["ckpt_name"] = args.checkpoint or first_model(models / "checkpoints")
     wf["2"]["inputs"]["vae_name"] = args.vae or first_model(models / "vae")
     wf["8"]["inputs"].update(width=args.size, height=args.size, frame_count=args.frames)
@@ -130,19 +131,15 @@ def user_workflow(base: Path, models: Path, reference: Path, densepose: Path, ar
     return wf
 
 
+def user_workflow(base: Path, models: Path, reference: Path, densepose: Path, args) -> dict:
+    """The basic workflow on a DensePose video."""
+    return _with_user_inputs("magicanimate_basic", base, models, reference, densepose, args)
+
+
 def video_workflow(base: Path, models: Path, reference: Path, video: Path, args) -> dict:
     """The from-video workflow on a plain video: DensePose estimated, smoothed and aligned to the reference."""
-    wf = load_api_workflow("magicanimate_from_video")
-    for src in (reference, video):
-        shutil.copy(src, base / "input" / src.name)
-    wf["5"]["inputs"]["image"] = reference.name
-    wf["6"]["inputs"]["file"] = video.name
+    wf = _with_user_inputs("magicanimate_from_video", base, models, reference, video, args)
     wf["23"]["inputs"]["model_name"] = densepose_model(models)
-    wf["1"]["inputs"]["ckpt_name"] = args.checkpoint or first_model(models / "checkpoints")
-    wf["2"]["inputs"]["vae_name"] = args.vae or first_model(models / "vae")
-    wf["8"]["inputs"].update(width=args.size, height=args.size, frame_count=args.frames)
-    wf["9"]["inputs"].update(width=args.size, height=args.size)
-    wf["16"]["inputs"].update(steps=args.steps, seed=args.seed)
     return wf
 
 

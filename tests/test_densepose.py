@@ -5,14 +5,12 @@ import comfy.controlnet
 import comfy.sample
 import pytest
 import torch
+from harness.densepose_inputs import LATENT, coded_hints, texts
 from harness.tiny_models import tiny_sd15_patcher
 
 from magic_core.densepose.control import FrameControlNet, apply_densepose
 from magic_core.densepose.loader import load_densepose_controlnet
 from magic_core.frame_contract import set_window
-
-LATENT = 8          # latent side (64 px hints)
-CTX = 32
 
 
 class ControlCalls:
@@ -73,15 +71,8 @@ def calls(densepose_cn):
     recorder.close()
 
 
-def coded_hints(frames: int) -> torch.Tensor:
-    """IMAGE batch whose frame i is the constant (i + 1) / (frames + 1): a hint row names its frame."""
-    values = (torch.arange(frames, dtype=torch.float32) + 1) / (frames + 1)
-    return values.view(frames, 1, 1, 1).expand(frames, LATENT * 8, LATENT * 8, 3).clone()
 
 
-def texts() -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(7)
-    return torch.randn(1, 5, CTX, generator=gen), torch.randn(1, 5, CTX, generator=gen)
 
 
 def started(control: comfy.controlnet.ControlBase, unet) -> comfy.controlnet.ControlBase:

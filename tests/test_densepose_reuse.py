@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from harness.densepose_inputs import LATENT, coded_hints, texts
 from harness.tiny_models import tiny_sd15_patcher
 
 import magic_core.densepose.control as control_module
@@ -18,7 +19,6 @@ from magic_core.fusion.sampler import fusion_sample
 from magic_core.fusion.windows import FusionSettings, context_windows
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")
-LATENT, CTX = 8, 32
 
 
 class ControlCalls:
@@ -37,14 +37,8 @@ class ControlCalls:
         self._handle.remove()
 
 
-def coded_hints(frames: int) -> torch.Tensor:
-    values = (torch.arange(frames, dtype=torch.float32) + 1) / (frames + 1)
-    return values.view(frames, 1, 1, 1).expand(frames, LATENT * 8, LATENT * 8, 3).clone()
 
 
-def texts() -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(7)
-    return torch.randn(1, 5, CTX, generator=gen), torch.randn(1, 5, CTX, generator=gen)
 
 
 @pytest.fixture(scope="module")
