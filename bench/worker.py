@@ -14,6 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.env import setup  # noqa: E402
 
 RESULT_PREFIX = "BENCH_RESULT "
+# The shipped workflows' Rebatch Latents / Rebatch Images batch sizes (tests/test_workflows.py keeps them equal).
+DECODE_BATCH = 16
+JOIN_BATCH = 4096
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,6 +30,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs in this process; the fastest counts")
     parser.add_argument("--profile", action="store_true", help="time the run under cProfile (adds overhead)")
+    parser.add_argument("--decode", choices=("batched", "whole"), default="batched",
+                        help="batched: as the shipped workflows (Rebatch Latents, VAEDecode, Rebatch Images); "
+                             "whole: one VAEDecode of every frame (the workflows before issue 20)")
     return parser.parse_args(argv)
 
 
@@ -70,29 +76,38 @@ def measure(args: argparse.Namespace) -> dict:
                 times.append(time.perf_counter() - start)
             seconds = min(times)
         sampling_mib = memory.peak_mib()  # the peak before the decode
-        decode_s = decode(out, device)  # inside the peak: the whole run, every frame decoded
+        # inside the peak: the whole run, every frame decoded
+        decode_s = decode(out, device, whole=args.decode == "whole")
     return {"profile": profile, "decode_s": decode_s, "peak_sampling_mib": sampling_mib,
         "config": args.config, "frames": args.frames, "steps": args.steps, "size": args.size,
-        "seconds": seconds, "all_seconds": [seconds] if args.profile else times,
+        "decode": args.decode, "seconds": seconds, "all_seconds": [seconds] if args.profile else times,
         "s_per_frame_step": seconds / (args.frames * args.steps),
         "peak_mib": memory.peak_mib(), "memory_kind": memory.kind(), "build_s": build_s,
         "finite": bool(torch.isfinite(out).all()), "device": str(device), "threads": torch.get_num_threads(),
     }
 
 
-def decode(samples, device) -> float:
-    """Decode every frame with ComfyUI's ``VAE.decode`` (its own memory-bounded batches), as a workflow's
-    VAEDecode does; returns the seconds it took."""
+def decode(samples, device, whole: bool = False) -> float:
+    """Decode every frame as the shipped workflows do: core's Rebatch Latents (``DECODE_BATCH`` frames a batch),
+    VAEDecode on each batch (ComfyUI's ``VAE.decode``, which may split further by free memory), then Rebatch
+    Images joining them into one batch (``whole``: one VAEDecode of every frame); returns the seconds it took."""
+    import nodes
     import torch
+    from comfy_extras.nodes_rebatch import ImageRebatch, LatentRebatch
 
     from bench.models import vae
 
     model = vae()
     start = time.perf_counter()
-    images = model.decode(samples)
+    if whole:
+        images = [nodes.VAEDecode().decode(model, {"samples": samples})[0]]
+    else:
+        batches = LatentRebatch.execute([{"samples": samples}], [DECODE_BATCH]).result[0]
+        decoded = [nodes.VAEDecode().decode(model, batch)[0] for batch in batches]
+        images = ImageRebatch.execute(decoded, [JOIN_BATCH]).result[0]
     if device.type == "cuda":
         torch.cuda.synchronize()
-    assert images.shape[0] == samples.shape[0]
+    assert len(images) == 1 and images[0].shape[0] == samples.shape[0]
     return time.perf_counter() - start
 
 
