@@ -59,3 +59,34 @@ def test_bench_window_batch_row(tmp_path):
     rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ") and "---" not in line]
     assert [r[0].strip() for r in rows[1:]] == ["1", "2", "4"]
     assert rows[1][2].strip() == "1.000" and all(float(r[2]) > 0 for r in rows[1:])
+
+
+def test_flop_count_includes_cpu_sdpa_as_its_explicit_matmuls():
+    # The CPU flash kernel is not in torch's FLOP registry; bench/flops.py adds it. Independent reference: the
+    # same attention written as two matmuls, which the registry counts itself.
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    sys.path.insert(0, str(REPO))
+    from bench.flops import _sdpa_cpu_flops
+
+    q, k, v = torch.randn(2, 8, 64, 16), torch.randn(2, 8, 96, 16), torch.randn(2, 8, 96, 24)
+    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_cpu_flops}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as fused:
+        torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    with FlopCounterMode(display=False) as explicit:
+        torch.softmax(q @ k.transpose(-1, -2) / 4.0, dim=-1) @ v
+    assert explicit.get_total_flops() > 0
+    assert fused.get_total_flops() == explicit.get_total_flops()
+
+
+@pytest.mark.slow
+def test_flops_of_the_full_pipeline_exceed_each_part_alone():
+    sys.path.insert(0, str(REPO))
+    from bench.flops import count
+
+    found = {c: count(c, "tiny", 20) for c in ("floor", "temporal_only", "control_only", "appearance_only", "full")}
+    parts = [found[c] - found["floor"] for c in ("temporal_only", "control_only", "appearance_only")]
+    assert all(p > 0 for p in parts), found
+    # the parts add up: the full pipeline is the floor plus each part's arithmetic (they share nothing else)
+    assert math.isclose(found["full"], found["floor"] + sum(parts), rel_tol=0.02), found
