@@ -35,6 +35,8 @@ SIZES: dict[str, BenchSize] = {
     "cpu": BenchSize("cpu", model_channels=64, context_dim=64, heads=8, pixels=256, fp16=False),
     # the former CPU default (8x8 latent): spatial attention costs nothing there; quick checks only
     "cpu64": BenchSize("cpu64", model_channels=64, context_dim=64, heads=8, pixels=64, fp16=False),
+    # 1/5 widths at 512x512 (64x64 latent: 4,096 tokens): the arithmetic split of real use for bench/flops.py
+    "cpu512": BenchSize("cpu512", model_channels=64, context_dim=64, heads=8, pixels=512, fp16=False),
     # the real SD1.5 size
     "sd15": BenchSize("sd15", model_channels=320, context_dim=768, heads=8, pixels=512, fp16=True),
 }
