@@ -94,3 +94,34 @@ def test_flops_of_the_full_pipeline_exceed_each_part_alone():
     # per-run work (the DensePose hint embeddings, once per frame and run) is not counted per step
     assert found["control_only"].per_run > 0 and found["floor"].per_run == 0
     assert all(0 < f.attention < f.total for f in found.values())
+
+
+def _row(config: str, frames: int, seconds: float, peak: float) -> dict:
+    steps = 2
+    return {"config": config, "frames": frames, "steps": steps, "seconds": seconds, "peak_mib": peak,
+            "peak_sampling_mib": peak - 1, "s_per_frame_step": seconds / (frames * steps), "finite": True}
+
+
+def test_merge_keeps_the_fastest_of_each_row_over_runs_and_the_largest_peak(tmp_path):
+    # Two runs of the same rows under different load: the merged table and targets use the fastest of each.
+    first = {"raw": [_row("floor", 32, 100.0, 900), _row("full", 32, 150.0, 1000), _row("naive", 32, 300.0, 1100)]}
+    second = {"raw": [_row("floor", 32, 60.0, 950), _row("full", 32, 160.0, 990), _row("naive", 32, 250.0, 1000)]}
+    paths = []
+    for i, data in enumerate((first, second)):
+        paths.append(tmp_path / f"run{i}.json")
+        paths[-1].write_text(json.dumps(data))
+    output = tmp_path / "BENCH.md"
+    sys.path.insert(0, str(REPO))
+    from bench.run import main
+
+    assert main(["--frames", "32", "--configs", "floor", "full", "naive", "--steps", "2", "--ablation-frames", "0",
+                 "--window-batch-frames", "0", "--profile-frames", "0", "--output", str(output),
+                 "--merge", *map(str, paths)]) == 0
+    text = output.read_text()
+    assert "Merged from the raw measurements of 2 runs (run0.json, run1.json" in text
+    targets = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in text.splitlines()
+               if line.startswith("| full ÷ floor at 32") or line.startswith("| naive ÷ full at 32")}
+    assert targets["full ÷ floor at 32 frames (time per frame-step)"] == f"{150 / 60:.3f}"
+    assert targets["naive ÷ full at 32 frames (time per frame-step)"] == f"{250 / 150:.3f}"
+    floor_row = next(line for line in text.splitlines() if line.startswith("| 32 | (1) floor"))
+    assert "| 950 |" in floor_row  # the largest peak of the two runs
