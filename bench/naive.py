@@ -18,6 +18,7 @@ from magic_core.appearance.blocks import fused_blocks, pair_blocks, transformer_
 from magic_core.appearance.loading import AppearanceEncoder
 from magic_core.appearance.reference import ReferenceAttentionPatch, ReferenceBank, run_encoder
 from magic_core.appearance.source import ReferenceLatentSource
+from magic_core.call_options import with_per_device_value
 from magic_core.frame_contract import frame_layout
 
 NAIVE_KEY = "bench_naive_appearance"
@@ -41,7 +42,8 @@ def apply_naive_appearance(model: comfy.model_patcher.ModelPatcher, encoder: App
         timestep = executor.class_obj.model_sampling.timestep(t.reshape(-1)[:1]).float()
         states = run_encoder(encoder, writer_keys, ref_latent.expand(chunks, -1, -1, -1), timestep, contexts)
         cond = (layout.cond_chunks() or [0])[0]
-        options[bank_key] = ReferenceBank({k: v[cond:cond + 1] for k, v in states.items()}, pairing, 1.0)
+        options = with_per_device_value(options, bank_key, ReferenceBank({k: v[cond:cond + 1]
+                                                                          for k, v in states.items()}, pairing, 1.0))
         return executor(x, t, c_concat, c_crossattn, control, options, **kwargs)
 
     patched = model.clone()

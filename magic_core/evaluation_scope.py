@@ -4,17 +4,15 @@ The fusion sampler's context handler runs the model window by window for one eva
 (one ``calc_cond_batch``: one sampler step, or one stage of a multi-stage step such as heun's).  Within it every
 frame's input is the same in every window, so per-frame results that depend only on that input (the DensePose
 ControlNet's residuals) can be reused by a later window of the same evaluation.  The handler opens a
-:class:`VideoEvaluation` in ``transformer_options`` (:func:`open_evaluation`), announces the frames of each model
-call before running it (:meth:`VideoEvaluation.begin_call`, a call may hold several windows) and removes it
+:class:`VideoEvaluation` in ``transformer_options`` (``call_options.open_evaluation``), announces the frames of each
+model call before running it (:meth:`VideoEvaluation.begin_call`, a call may hold several windows) and removes it
 afterwards, so nothing stored in it outlives the evaluation: a new evaluation never sees an older one's results.
 """
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-EVALUATION_KEY = "magicanimate_evaluation"
 
 
 class VideoEvaluation:
@@ -47,15 +45,3 @@ class VideoEvaluation:
             self.stores[key] = factory()
         return self.stores[key]
 
-
-def open_evaluation(transformer_options: dict[str, Any], windows: Iterable[Sequence[int]]) -> VideoEvaluation:
-    """Record in ``transformer_options`` that a whole-video evaluation over ``windows`` starts."""
-    evaluation = VideoEvaluation(list(windows))
-    transformer_options[EVALUATION_KEY] = evaluation
-    return evaluation
-
-
-def current_evaluation(transformer_options: dict[str, Any]) -> VideoEvaluation | None:
-    """The whole-video evaluation the current model call belongs to (``None`` outside the fusion sampler)."""
-    value = transformer_options.get(EVALUATION_KEY)
-    return value if isinstance(value, VideoEvaluation) else None

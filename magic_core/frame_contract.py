@@ -11,7 +11,7 @@ Every MagicAnimate patch agrees on this one description of a model call's batch:
 The fusion sampler records the window it is running with :func:`set_window`; temporal attention (attend
 within each window of each chunk: ``groups`` of ``window_frames``), reference attention (cond chunks only) and the
 DensePose control (hints of exactly these frames) read it with :func:`frame_layout`.  Without a window, the frames
-are the whole batch of a chunk (one window).
+are the whole batch of a chunk (one window).  The entries themselves are kept by ``call_options``.
 """
 from __future__ import annotations
 
@@ -19,20 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import call_options
+from .call_options import COND, UNCOND, VideoWindow
 from .comfy_compat import core_window_frames
 from .errors import MagicAnimateError
 
-WINDOW_KEY = "magicanimate_window"
-COND, UNCOND = 0, 1
-
-
-@dataclass(frozen=True)
-class VideoWindow:
-    """Frames of the whole video that one model call covers (set by the fusion sampler)."""
-
-    frame_indices: tuple[int, ...]
-    video_frames: int
-    windows: int = 1
+__all__ = ["COND", "UNCOND", "FrameLayout", "VideoWindow", "frame_layout", "set_window"]
 
 
 @dataclass(frozen=True)
@@ -79,8 +71,8 @@ def set_window(transformer_options: dict[str, Any], frame_indices: Sequence[int]
     if windows < 1 or len(frame_indices) % windows != 0:
         raise MagicAnimateError(f"MagicAnimate frame contract: {len(frame_indices)} frames cannot be {windows} "
                                 f"windows of equal length.")
-    transformer_options[WINDOW_KEY] = VideoWindow(tuple(int(i) for i in frame_indices), int(video_frames),
-                                                  int(windows))
+    call_options.set_video_window(transformer_options, VideoWindow(tuple(int(i) for i in frame_indices),
+                                                                   int(video_frames), int(windows)))
 
 
 def frame_layout(transformer_options: dict[str, Any], batch_size: int) -> FrameLayout:
@@ -89,18 +81,18 @@ def frame_layout(transformer_options: dict[str, Any], batch_size: int) -> FrameL
     Raises ``ValueError`` if the batch cannot be split into whole chunks of the window's frames: a patch
     must never guess which frame a row is.
     """
-    chunks = tuple(int(c) for c in transformer_options.get("cond_or_uncond") or (COND,))
+    chunks = call_options.chunks(transformer_options)
     if batch_size % len(chunks) != 0:
         raise MagicAnimateError(f"MagicAnimate frame contract: a model batch of {batch_size} rows cannot be split into "
                                 f"{len(chunks)} cond/uncond chunks of equal size.")
     per_chunk = batch_size // len(chunks)
-    window = transformer_options.get(WINDOW_KEY)
+    window = call_options.video_window(transformer_options)
     if window is not None:
         if len(window.frame_indices) != per_chunk:
             raise MagicAnimateError(f"MagicAnimate frame contract: the sampler's window has {len(window.frame_indices)}"
                                     f" frames but each chunk of the model batch has {per_chunk} rows.")
         return FrameLayout(window.frame_indices, chunks, window.video_frames, window.windows)
-    core_frames = core_window_frames(transformer_options.get("context_window"))
+    core_frames = core_window_frames(call_options.core_window(transformer_options))
     if core_frames is not None and len(core_frames) == per_chunk:
         # ComfyUI's own context windows over the batch dimension.
         return FrameLayout(tuple(core_frames), chunks, max(core_frames) + 1)

@@ -30,7 +30,6 @@ class Notice:
 
 
 NOTICES: dict[str, Notice] = {}
-SAMPLING_NOTICES_KEY = "magicanimate_notices"
 
 
 def declare(key: str, node: str, template: str) -> Notice:
@@ -134,18 +133,6 @@ def warn(notices: NoticeBoard | None, notice: Notice, **values: object) -> str:
     message = notice.format(**values)
     log.warning(message)
     return message
-
-
-def with_sampling_notices(model_options: dict, notices: NoticeBoard | None) -> None:
-    """Let patches that only learn something during sampling (wrappers) warn on the sampling node's board:
-    ``model_options`` is a clone's (the board is a plain reference, dropped with the clone)."""
-    if notices is not None:
-        model_options.setdefault("transformer_options", {})[SAMPLING_NOTICES_KEY] = notices
-
-
-def sampling_notices(model_options: dict | None) -> NoticeBoard | None:
-    """The sampling node's board put there by `with_sampling_notices` (None outside such a run)."""
-    return ((model_options or {}).get("transformer_options") or {}).get(SAMPLING_NOTICES_KEY)
 
 
 def notice_table() -> str:

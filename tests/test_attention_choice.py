@@ -6,7 +6,8 @@ import comfy.ldm.modules.attention as attention
 import torch
 from harness.tiny_models import tiny_sd15_patcher
 
-from magic_core.fusion.attention_choice import MIN_TOKENS, OVERRIDE_KEY, cpu_attention_override
+from magic_core.call_options import ATTENTION_OVERRIDE
+from magic_core.fusion.attention_choice import MIN_TOKENS, cpu_attention_override
 from magic_core.fusion.sampler import fusion_model
 from magic_core.fusion.windows import FusionSettings
 
@@ -36,12 +37,12 @@ def test_sub_quadratic_at_long_sequences_runs_sdpa_with_the_same_result(monkeypa
 def test_only_the_fusion_clone_carries_the_choice_and_an_existing_override_is_kept():
     base = tiny_sd15_patcher(0)
     fused = fusion_model(base, FusionSettings())
-    assert fused.model_options["transformer_options"][OVERRIDE_KEY] is cpu_attention_override
-    assert OVERRIDE_KEY not in base.model_options["transformer_options"]        # the input is not changed
+    assert fused.model_options["transformer_options"][ATTENTION_OVERRIDE] is cpu_attention_override
+    assert ATTENTION_OVERRIDE not in base.model_options["transformer_options"]        # the input is not changed
 
     def mine(func, *args, **kwargs):
         return func(*args, **kwargs)
 
     other = base.clone()
-    other.model_options["transformer_options"][OVERRIDE_KEY] = mine
-    assert fusion_model(other, FusionSettings()).model_options["transformer_options"][OVERRIDE_KEY] is mine
+    other.model_options["transformer_options"][ATTENTION_OVERRIDE] = mine
+    assert fusion_model(other, FusionSettings()).model_options["transformer_options"][ATTENTION_OVERRIDE] is mine

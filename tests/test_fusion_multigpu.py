@@ -17,10 +17,11 @@ from harness.magicanimate_model import magicanimate_inputs
 from harness.tiny_appearance import official_base_patcher
 
 from magic_core.appearance.patch import ADDITIONAL_MODELS_KEY
+from magic_core.call_options import thread_device
 from magic_core.densepose.control import FrameControlNet
 from magic_core.errors import MagicAnimateError
 from magic_core.frame_contract import frame_layout
-from magic_core.fusion.devices import DEVICE_KEY, split_windows
+from magic_core.fusion.devices import split_windows
 from magic_core.fusion.sampler import fusion_sample
 from magic_core.fusion.windows import FusionSettings, context_windows
 
@@ -75,7 +76,7 @@ def device_recorder(split, parts, extra) -> tuple[object, list]:
 
     def record(executor, x, *args, **kwargs):
         options = args[4] if len(args) > 4 else kwargs["transformer_options"]
-        seen.append((unets[id(executor.class_obj)], options.get(DEVICE_KEY),
+        seen.append((unets[id(executor.class_obj)], thread_device(options),
                      frame_layout(options, x.shape[0]).frame_indices))
         return executor(x, *args, **kwargs)
 

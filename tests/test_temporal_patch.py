@@ -130,11 +130,11 @@ def test_fusion_sampler_checks_the_window_before_any_model_loads(v1_weights, bas
     """The encoding length is recorded at patch time, so the fusion sampler refuses a too-long window at once."""
     from harness.latents import empty_latent
 
+    from magic_core.call_options import temporal_encoding
     from magic_core.fusion import FusionSettings, fusion_sample
-    from magic_core.temporal import ENCODING_KEY
 
     patched = apply_temporal_attention(base, v1_weights)
-    assert patched.model_options["transformer_options"][ENCODING_KEY] == (24, v1_weights.name)
+    assert temporal_encoding(patched.model_options["transformer_options"]) == (24, v1_weights.name)
 
     def no_loading(*args, **kwargs):
         raise AssertionError("a model was loaded before the window check")

@@ -6,7 +6,8 @@
   clean reference latent at the step's timestep with the conditional text, and hands the recorded states to the
   model calls of that step in a copy of ``model_options["transformer_options"]`` (nothing is stored on a model:
   the states are dropped with the step, after an interrupt or error too); with MultiGPU clones each device
-  records its own states once per step with its clone of the encoder (``ReferenceBank.for_device``);
+  records its own states once per step with its clone of the encoder (the bank is a per-device value of
+  ``call_options``: ``ReferenceBank.for_device``);
 * an ``attn1`` replace per paired block (the read side) lets those blocks attend to them.
 """
 from __future__ import annotations
@@ -20,9 +21,10 @@ import comfy.patcher_extension
 import torch
 from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
+from ..call_options import sampling_notices, with_per_device_value
 from ..errors import MagicAnimateError
 from ..input_ranges import APPEARANCE_STRENGTH_MAX, check_percent_range
-from ..notices import NoticeBoard, sampling_notices
+from ..notices import NoticeBoard
 from .blocks import fused_blocks, pair_blocks, transformer_blocks
 from .loading import AppearanceEncoder
 from .reference import ReferenceAttentionReplace, ReferenceBank, run_encoder
@@ -94,7 +96,8 @@ def apply_appearance_encoder(model: comfy.model_patcher.ModelPatcher, encoder: A
 
         bank = ReferenceBank(states, pairing, float(strength), owner=base_model, on_device=on_device)
         options = dict(model_options)
-        options["transformer_options"] = {**model_options.get("transformer_options", {}), bank_key: bank}
+        options["transformer_options"] = with_per_device_value(model_options.get("transformer_options", {}),
+                                                               bank_key, bank)
         return executor(x, timestep, options, seed)
 
     patched.set_additional_models(key, [encoder.patcher])

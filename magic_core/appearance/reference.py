@@ -28,6 +28,8 @@ import comfy.ldm.modules.attention
 import comfy.model_management
 import torch
 
+from .. import call_options
+from ..call_options import COND
 from ..errors import MagicAnimateError
 from ..frame_contract import frame_layout
 from .blocks import BlockKey
@@ -107,7 +109,9 @@ def record_write_side(unet: torch.nn.Module, order: list[BlockKey], x: torch.Ten
     Inference detaches them; training keeps their gradients so the encoder learns.
     """
     writer = _WriteSide(order, detach)
-    options: dict[str, Any] = {"patches": {"attn1_patch": [writer]}, "cond_or_uncond": [0]}
+    options: dict[str, Any] = {}
+    call_options.add_patch(options, "attn1_patch", writer)
+    call_options.set_chunks(options, [COND])
     try:
         unet(x, timesteps=timesteps, context=context, transformer_options=options)
     except _WriteComplete:
@@ -146,13 +150,14 @@ def ensure_loaded(encoder: AppearanceEncoder) -> None:
 
 
 class ReferenceAttentionPatch:
-    """The read side as an ``attn1`` patch; it reads this step's bank from ``transformer_options[bank_key]``."""
+    """The read side as an ``attn1`` patch; it reads this step's bank stored under ``bank_key``
+    (``call_options.with_per_device_value``)."""
 
     def __init__(self, bank_key: str):
         self.bank_key = bank_key
 
     def __call__(self, n, context_attn1, value_attn1, extra_options):
-        bank: ReferenceBank | None = extra_options.get(self.bank_key)
+        bank: ReferenceBank | None = call_options.per_device_value(extra_options, self.bank_key)
         block = extra_options.get("block")
         if bank is None or block is None or bank.strength == 0.0:
             return n, context_attn1, value_attn1
@@ -195,7 +200,7 @@ class ReferenceAttentionReplace:
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, extra_options: dict) -> torch.Tensor:
         heads, precision = extra_options["n_heads"], extra_options.get("attn_precision")
-        bank: ReferenceBank | None = extra_options.get(self.bank_key)
+        bank: ReferenceBank | None = call_options.per_device_value(extra_options, self.bank_key)
         layout = frame_layout(extra_options, q.shape[0])
         cond_chunks = layout.cond_chunks() if bank is not None and bank.strength != 0.0 else []
         projected = bank.projected_for(self.block, self.attention, k) if cond_chunks else None

@@ -26,10 +26,10 @@ import comfy.utils
 import torch
 from comfy.ldm.modules.diffusionmodules.util import timestep_embedding
 
+from .. import call_options
+from ..call_options import current_evaluation
 from ..errors import MagicAnimateError
-from ..evaluation_scope import current_evaluation
-from ..frame_contract import WINDOW_KEY, FrameLayout, frame_layout
-from ..fusion.attention_choice import OVERRIDE_KEY
+from ..frame_contract import FrameLayout, frame_layout
 from ..image_batch import check_frames
 from ..input_ranges import check_percent_range
 from .reuse import ResidualStore
@@ -126,7 +126,8 @@ class FrameControlNet(comfy.controlnet.ControlNet):
 
         dtype = self.manual_cast_dtype if self.manual_cast_dtype is not None else self.control_model.dtype
         layout = frame_layout(transformer_options, x_noisy.shape[0])
-        known_length = WINDOW_KEY in transformer_options or transformer_options.get("context_window") is None
+        known_length = (call_options.video_window(transformer_options) is not None
+                        or call_options.core_window(transformer_options) is None)
         hints = self.embedded_hints(x_noisy, layout, dtype, known_length)
         sources = self._chunk_sources(x_noisy, layout)
         evaluated = sorted(set(sources))
@@ -204,8 +205,12 @@ class HintEmbeddingCache:
 def attention_options(transformer_options: dict[str, Any]) -> dict[str, Any]:
     """The sampling model's attention choice for the ControlNet's blocks (only that: the model's other
     patches, e.g. reference attention keyed by block, are the UNet's, not the ControlNet's)."""
-    override = transformer_options.get(OVERRIDE_KEY)
-    return {} if override is None else {"transformer_options": {OVERRIDE_KEY: override}}
+    override = call_options.attention_override(transformer_options)
+    if override is None:
+        return {}
+    options: dict[str, Any] = {}
+    call_options.set_attention_override(options, override)
+    return {"transformer_options": options}
 
 
 def control_forward(model: torch.nn.Module, x: torch.Tensor, embedded_hint: torch.Tensor, timesteps: torch.Tensor,

@@ -19,7 +19,8 @@ from typing import Any
 import comfy.ldm.modules.attention as attention
 import comfy.model_patcher
 
-OVERRIDE_KEY = "optimized_attention_override"
+from ..call_options import attention_override, set_attention_override
+
 MIN_TOKENS = 256  # below this the kernels differ little (1.3x at 64 tokens) and the tiny test models keep core's bits
 
 
@@ -39,5 +40,5 @@ def cpu_attention_override(func: Any, *args: Any, **kwargs: Any) -> Any:
 def choose_attention(model: comfy.model_patcher.ModelPatcher) -> None:
     """Set the CPU attention choice on ``model`` (a clone the caller owns); keeps an existing override."""
     options = model.model_options.setdefault("transformer_options", {})
-    if OVERRIDE_KEY not in options and hasattr(attention, "wrap_attn"):
-        options[OVERRIDE_KEY] = cpu_attention_override
+    if attention_override(options) is None and hasattr(attention, "wrap_attn"):
+        set_attention_override(options, cpu_attention_override)

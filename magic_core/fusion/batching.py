@@ -12,11 +12,11 @@ from typing import Any
 
 import torch
 
+from .. import call_options
 from ..comfy_compat import index_list_window
 from ..frame_contract import set_window
 from .windows import FusionSettings, Window, context_windows
 
-CORE_WINDOW_KEY = "context_window"
 # uniform_shifting windows change from step to step; the estimate looks at this many steps' windows.
 SHIFT_STEPS_CHECKED = 64
 
@@ -51,7 +51,7 @@ def run_window_batch(calc_cond_batch: Callable, model: Any, conds: list, x_in: t
     core_window = index_list_window(indices, frames, overlap)
     options = model_options["transformer_options"]
     set_window(options, indices, frames, windows=len(batch))
-    options[CORE_WINDOW_KEY] = core_window
+    call_options.set_core_window(options, core_window)
     index = torch.tensor(indices, dtype=torch.long, device=x_in.device)
     sub_x = x_in.index_select(0, index)
     per_frame_t = timestep.ndim > 0 and timestep.shape[0] == frames

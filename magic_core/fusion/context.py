@@ -20,17 +20,15 @@ import comfy.model_patcher
 import comfy.patcher_extension
 import torch
 
-from ..evaluation_scope import EVALUATION_KEY, open_evaluation
-from ..frame_contract import WINDOW_KEY
+from ..call_options import open_evaluation, sample_sigmas, window_state_kept
 from ..notices import CONTEXT_HANDLER_REPLACED, NoticeBoard, warn
 from .attention_choice import choose_attention
-from .batching import CORE_WINDOW_KEY, largest_call_frames, run_window_batch, window_batches
+from .batching import largest_call_frames, run_window_batch, window_batches
 from .devices import device_clones, run_on_devices, single_device_options
 from .weights import window_weights
 from .windows import FusionSettings, Window, context_windows
 
 WRAPPER_KEY = "magicanimate_fusion"
-_MISSING = object()
 # The wrappers core's "Context Windows" nodes add beside their handler (0.3.75: the first; 0.4+: both).
 CORE_CONTEXT_WRAPPERS = ((comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "ContextWindows_prepare_sampling"),
                          (comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, "ContextWindows_sampler_sample"))
@@ -38,11 +36,11 @@ CORE_CONTEXT_WRAPPERS = ((comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "
 
 def current_step(timestep: torch.Tensor, model_options: dict[str, Any]) -> int:
     """Index of the sampler step whose sigma interval holds ``timestep`` (0 outside a sampler run)."""
-    sample_sigmas = model_options.get("transformer_options", {}).get("sample_sigmas")
-    if sample_sigmas is None or timestep.numel() == 0:
+    sigmas = sample_sigmas(model_options.get("transformer_options", {}))
+    if sigmas is None or timestep.numel() == 0:
         return 0
     sigma = float(timestep.reshape(-1)[0])
-    reached = int((sample_sigmas.float() >= sigma * (1.0 - 1e-4)).sum())
+    reached = int((sigmas.float() >= sigma * (1.0 - 1e-4)).sum())
     return max(reached - 1, 0)
 
 
@@ -94,20 +92,13 @@ class FusionContextHandler(comfy.context_windows.ContextHandlerABC):
         frames = x_in.shape[0]
         windows = self.windows(frames, timestep, model_options)
         options = model_options.setdefault("transformer_options", {})
-        saved = {key: options.get(key, _MISSING) for key in (WINDOW_KEY, CORE_WINDOW_KEY, EVALUATION_KEY)}
-        try:
+        with window_state_kept(options):
             if self.settings.multigpu and device_clones(model_options):
                 sums, counts = run_on_devices(self.fuse, calc_cond_batch, conds, x_in, timestep, model_options,
                                               windows)
             else:
                 sums, counts = self.fuse(calc_cond_batch, model, conds, x_in, timestep,
                                          single_device_options(model_options), windows)
-        finally:
-            for key, value in saved.items():
-                if value is _MISSING:
-                    options.pop(key, None)
-                else:
-                    options[key] = value
         return [(total / counts).to(x_in.dtype) for total in sums]
 
     def fuse(self, calc_cond_batch: Callable, model, conds: list, x_in: torch.Tensor, timestep: torch.Tensor,

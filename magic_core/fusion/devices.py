@@ -5,8 +5,8 @@
 per device (``model_options["multigpu_thread_pool"]``).  Core splits each model call's cond/uncond work units over
 the devices; the fusion handler instead splits the step's windows into contiguous slices, one per device.  Each
 device runs its slice on its own clone, with its own ControlNet clones (own DensePose hint cache) and its own
-per-step states (``transformer_options`` values with a ``for_device`` method, e.g. the appearance encoder's
-states, computed once per device per step), and returns per-frame (sum, count) to the main device, which adds
+per-step states (``call_options.for_device``: e.g. the appearance encoder's states, computed once per device
+per step), and returns per-frame (sum, count) to the main device, which adds
 them: every window covering a frame counts once, whichever device ran it.  Without MultiGPU clones (or on
 ComfyUI before 0.22) nothing here runs.
 """
@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
+from ..call_options import for_device
 from .windows import Window
 
 MULTIGPU_KEYS = ("multigpu_clones", "multigpu_thread_pool", "multigpu_options")
-DEVICE_KEY = "multigpu_thread_device"  # core's key for the device a worker thread runs on
 
 
 def device_clones(model_options: dict[str, Any]) -> dict[torch.device, Any]:
@@ -50,14 +50,7 @@ def split_windows(windows: list[Window], parts: int) -> list[list[Window]]:
 def device_options(model_options: dict[str, Any], device: torch.device, patcher: Any) -> dict[str, Any]:
     """``model_options`` for a single-device run on ``patcher`` (its own transformer_options and step states)."""
     options = {k: v for k, v in model_options.items() if k not in MULTIGPU_KEYS}
-    transformer = dict(model_options.get("transformer_options", {}))
-    for key, value in list(transformer.items()):
-        if hasattr(value, "for_device"):
-            transformer[key] = value.for_device(patcher)
-        elif isinstance(value, torch.Tensor):
-            transformer[key] = value.to(device)
-    transformer[DEVICE_KEY] = device
-    options["transformer_options"] = transformer
+    options["transformer_options"] = for_device(model_options.get("transformer_options", {}), device, patcher)
     return options
 
 

@@ -15,10 +15,10 @@ import comfy.samplers
 import comfy.utils
 import torch
 
+from ..call_options import temporal_encoding, with_sampling_notices
 from ..comfy_compat import LATENT_RATIO_KEYS, fix_empty_latent_channels
 from ..errors import MagicAnimateError
-from ..notices import NoticeBoard, with_sampling_notices
-from ..temporal import ENCODING_KEY, check_window_length
+from ..notices import NoticeBoard
 from .beta_schedule import MAGICANIMATE_BETA, set_beta_schedule
 from .context import set_fusion
 from .noise import NOISE_SHARED, fusion_noise
@@ -87,7 +87,9 @@ def fusion_sample(model: comfy.model_patcher.ModelPatcher, positive: list, negat
     # The window a model call sees: the whole video when it fits in one window. Checked here, before any model
     # is loaded, rather than in the first step.
     window = min(settings.context_frames, int(latent["samples"].shape[0]))
-    check_window_length(window, model.model_options.get("transformer_options", {}).get(ENCODING_KEY))
+    encoding = temporal_encoding(model.model_options.get("transformer_options", {}))
+    if encoding is not None:
+        encoding.check(window)
     patched = fusion_model(model, settings, beta_schedule, notices)
     with_sampling_notices(patched.model_options, notices)
     latent_image = fix_empty_latent_channels(patched, latent)

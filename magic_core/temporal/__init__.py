@@ -4,6 +4,6 @@
 clone), ``groupnorm`` (ResBlock/output norms with statistics over the frames of a window).
 """
 from .loading import TemporalWeights, load_temporal_file
-from .patch import ENCODING_KEY, apply_temporal_attention, check_window_length
+from .patch import apply_temporal_attention
 
-__all__ = ["ENCODING_KEY", "TemporalWeights", "apply_temporal_attention", "check_window_length", "load_temporal_file"]
+__all__ = ["TemporalWeights", "apply_temporal_attention", "load_temporal_file"]

@@ -20,6 +20,7 @@ from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock, Upsample
 from comfy.model_patcher import ModelPatcher
 from torch import nn
 
+from ..call_options import TemporalEncoding, patch_list, set_temporal_encoding
 from ..errors import MagicAnimateError
 from ..frame_contract import frame_layout
 from .groupnorm import cross_frame_norm_wrapper
@@ -29,8 +30,6 @@ from .module import MotionModule, MotionModuleSet
 log = logging.getLogger(__name__)
 
 KEY = "magicanimate_temporal"
-# transformer_options entry: (frames of the positional encoding, file name), so samplers can check windows early.
-ENCODING_KEY = "magicanimate_temporal_encoding"
 CHILD_NAME = "magicanimate_temporal"
 FLOAT_DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 
@@ -50,22 +49,11 @@ def temporal_slot_forward(layer: TemporalSlot, x: torch.Tensor, emb: Any, contex
                           transformer_options: dict, *args: Any) -> torch.Tensor:
     """forward_timestep_embed handler: attend over the frames of each window of each cond/uncond chunk."""
     layout = frame_layout(transformer_options, x.shape[0])
-    check_window_length(layout.window_frames, (layer.motion.max_frames, layer.file_name))
+    TemporalEncoding(layer.motion.max_frames, layer.file_name).check(layout.window_frames)
     if layer.strength == 0.0:
         return x
     video = x.view(layout.groups, layout.window_frames, *x.shape[1:])
     return x + layer.strength * layer.motion(video).to(x.dtype)
-
-
-def check_window_length(frames: int, encoding: tuple[int, str] | None) -> None:
-    """Clear error when a window of ``frames`` frames is longer than the motion modules' positional encoding
-    (``encoding``: the model's ``transformer_options[ENCODING_KEY]``, None without temporal attention)."""
-    if encoding is None or frames <= encoding[0]:
-        return
-    max_frames, file_name = encoding
-    raise MagicAnimateError(f"MagicAnimate temporal attention: a window of {frames} frames is longer than "
-                            f"the {max_frames}-frame positional encoding of '{file_name}'. Use windows of at "
-                            f"most {max_frames} frames (the fusion sampler's context_frames) or fewer frames.")
 
 
 def unet_slot_positions(unet: nn.Module, mid_block: bool) -> dict[str, tuple[nn.Sequential, int]]:
@@ -165,9 +153,10 @@ def apply_temporal_attention(model: ModelPatcher, weights: TemporalWeights, stre
             block._modules.pop(CHILD_NAME, None)
 
     patched.set_additional_models(KEY, [temporal])
-    patched.model_options["transformer_options"][ENCODING_KEY] = (int(weights.max_frames), weights.name)
+    set_temporal_encoding(patched.model_options["transformer_options"],
+                          TemporalEncoding(int(weights.max_frames), weights.name))
     patched.set_injections(KEY, [comfy.patcher_extension.PatcherInjection(inject, eject)])
-    patches = patched.model_options["transformer_options"].get("patches", {}).get("forward_timestep_embed_patch", [])
+    patches = patch_list(patched.model_options["transformer_options"], "forward_timestep_embed_patch")
     if not any(cls is TemporalSlot for cls, _ in patches):
         patched.set_model_forward_timestep_embed_patch((TemporalSlot, temporal_slot_forward))
     patched.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, KEY)

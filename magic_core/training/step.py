@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from .. import call_options
 from ..appearance.reference import ReferenceBank, record_write_side
 from ..frame_contract import COND, UNCOND
 from ..temporal.patch import TemporalSlot, temporal_slot_forward
@@ -108,15 +109,13 @@ def diffusion_loss(models: TrainingModels, batch: LatentBatch, context: torch.Te
                          models.pairing, 1.0)
 
     options = dict(models.unet.model_options["transformer_options"])
-    options["cond_or_uncond"] = [UNCOND if d else COND for d in batch.dropped]
-    options["sigmas"] = sigma_rows
-    options[BANK_KEY] = bank
-    patches = dict(options.get("patches", {}))
-    patches["output_block_patch"] = list(patches.get("output_block_patch", [])) + [_SkipResiduals(residuals[:depth])]
+    call_options.set_chunks(options, [UNCOND if d else COND for d in batch.dropped])
+    call_options.set_sigmas(options, sigma_rows)
+    options = call_options.with_per_device_value(options, BANK_KEY, bank)
+    call_options.add_patch(options, "output_block_patch", _SkipResiduals(residuals[:depth]))
     if gradient_checkpointing and models.temporal is not None:
-        patches["forward_timestep_embed_patch"] = [(TemporalSlot, _checkpointed_temporal)] + list(
-            patches.get("forward_timestep_embed_patch", []))
-    options["patches"] = patches
+        call_options.add_patch(options, "forward_timestep_embed_patch", (TemporalSlot, _checkpointed_temporal),
+                               first=True)
     denoised = base.apply_model(x_noisy, sigma_rows, c_crossattn=ctx_rows, control=control,
                                 transformer_options=options)
     predicted_noise = (x_noisy - denoised) / sigma_rows.view(-1, 1, 1, 1)

@@ -35,7 +35,8 @@ class ModelCall:
 
 @dataclass(eq=False)  # compared and hashed by identity, as any wrapper function
 class ModelCalls:
-    """The wrapper and what it recorded; ``watch`` is a type whose ``transformer_options`` values are kept weakly."""
+    """The wrapper and what it recorded; ``watch`` is a type whose ``transformer_options`` values (per-device ones
+    included) are kept weakly."""
 
     with_layout: bool = True
     keep_tensors: bool = False
@@ -79,7 +80,10 @@ class ModelCalls:
         if self.keep_tensors:
             call.x, call.t, call.context, call.out = x.clone(), timesteps.clone(), context.clone(), out.clone()
         if self.watch is not None:
-            self.watched += [weakref.ref(v) for v in options.values() if isinstance(v, self.watch)]
+            from magic_core.call_options import PER_DEVICE  # late, as above
+
+            values = [*options.values(), *(options.get(PER_DEVICE) or {}).values()]
+            self.watched += [weakref.ref(v) for v in values if isinstance(v, self.watch)]
         return out
 
 
