@@ -39,7 +39,7 @@ def main() -> None:
 
     from bench import models
     from bench.sizes import SIZES
-    from magic_core.temporal.groupnorm import cross_frame_norms
+    from magic_core.temporal import cross_frame_norms
 
     torch.set_num_threads(args.threads)
     size, frames = SIZES[args.size], args.frames

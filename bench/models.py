@@ -1,10 +1,11 @@
 """Every model of the benchmark, built in memory with seeded random weights (no files written).
 
 * the denoising UNet: ComfyUI's SD15 model config at the chosen widths, in a ModelPatcher;
-* the appearance encoder: a UNet state dict built by the pack's own loader code (``appearance_loading._build``);
+* the appearance encoder: a UNet state dict built by the pack's own loader code
+  (``appearance_encoder_from_state_dict``);
 * the DensePose ControlNet: ``comfy.cldm.cldm.ControlNet`` from the pack's ``config.json`` path
   (``controlnet_unet_config``), as the pack's ``FrameControlNet`` and as core's ``ControlNet``;
-* the temporal modules: the pack's ``MotionModuleSet`` state dict, checked by the pack's loader;
+* the temporal modules: the pack's ``new_temporal_weights`` (seeded, checked by the pack's loader);
 * a TAESD-layout VAE for the reference image, random conditioning, DensePose frames and a reference image.
 """
 from __future__ import annotations
@@ -22,12 +23,10 @@ import comfy.supported_models
 import comfy.taesd.taesd
 import torch
 
-from magic_core.appearance.loading import AppearanceEncoder, _build
-from magic_core.densepose.control import FrameControlNet
+from magic_core.appearance import AppearanceEncoder, appearance_encoder_from_state_dict
+from magic_core.densepose import FrameControlNet
 from magic_core.diffusers_config import HINT_EMBEDDING_CHANNELS, controlnet_unet_config
-from magic_core.temporal.loading import TemporalWeights, check_temporal_state_dict
-from magic_core.temporal.module import MotionModuleSet, sinusoidal_encoding
-from magic_core.temporal.patch import block_width, unet_slot_positions
+from magic_core.temporal import TemporalWeights, new_temporal_weights
 
 from .sizes import BenchSize
 
@@ -82,7 +81,7 @@ def appearance_encoder(size: BenchSize, seed: int = 1) -> AppearanceEncoder:
     unet = config.get_model({}, device=torch.device("cpu")).diffusion_model
     state_dict = seeded_init_(unet, seed).state_dict()
     unet_config = {k: v for k, v in config.unet_config.items() if k != "dtype"}
-    return _build("bench_appearance_encoder", unet_config, state_dict, [])
+    return appearance_encoder_from_state_dict("bench_appearance_encoder", unet_config, state_dict)
 
 
 def controlnet_config(size: BenchSize) -> dict:
@@ -118,14 +117,8 @@ def core_controlnet(model: comfy.cldm.cldm.ControlNet) -> comfy.controlnet.Contr
 
 def temporal_weights(model: comfy.model_patcher.ModelPatcher, seed: int = 3) -> TemporalWeights:
     """Seeded temporal modules for ``model``'s widths, checked by the pack's temporal loader."""
-    unet = model.model.diffusion_model
-    widths = {slot: block_width(block) for slot, (block, _) in unet_slot_positions(unet, False).items()}
-    modules = seeded_init_(MotionModuleSet(widths, 24, comfy.ops.disable_weight_init), seed)
-    with torch.no_grad():
-        for name, buffer in modules.named_buffers():
-            if name.endswith("pos_encoder.pe"):
-                buffer.copy_(sinusoidal_encoding(buffer.shape[1], buffer.shape[2]))
-    return check_temporal_state_dict(modules.state_dict(), "bench_temporal_attention")
+    return new_temporal_weights(model.model.diffusion_model, lambda modules: seeded_init_(modules, seed),
+                                "bench_temporal_attention", zero_output=False, dtype=None)
 
 
 def vae(seed: int = 4) -> comfy.sd.VAE:

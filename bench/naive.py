@@ -14,10 +14,16 @@ import comfy.model_patcher
 import comfy.patcher_extension
 import torch
 
-from magic_core.appearance.blocks import fused_blocks, pair_blocks, transformer_blocks
-from magic_core.appearance.loading import AppearanceEncoder
-from magic_core.appearance.reference import ReferenceAttentionPatch, ReferenceBank, run_encoder
-from magic_core.appearance.source import ReferenceLatentSource
+from magic_core.appearance import (
+    AppearanceEncoder,
+    ReferenceAttentionPatch,
+    ReferenceBank,
+    ReferenceLatentSource,
+    fused_blocks,
+    pair_blocks,
+    run_encoder,
+    transformer_blocks,
+)
 from magic_core.call_options import with_per_device_value
 from magic_core.frame_contract import frame_layout
 

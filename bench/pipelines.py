@@ -11,12 +11,10 @@ from dataclasses import dataclass
 import comfy.sample
 import torch
 
-from magic_core.appearance.patch import apply_appearance_encoder
-from magic_core.densepose.control import apply_densepose
-from magic_core.fusion.beta_schedule import MAGICANIMATE_BETA, apply_beta_schedule
-from magic_core.fusion.sampler import fusion_sample
-from magic_core.fusion.windows import FusionSettings
-from magic_core.temporal.patch import apply_temporal_attention
+from magic_core.appearance import apply_appearance_encoder
+from magic_core.densepose import apply_densepose
+from magic_core.fusion import MAGICANIMATE_BETA, FusionSettings, apply_beta_schedule, fusion_sample
+from magic_core.temporal import apply_temporal_attention
 
 from . import models
 from .naive import apply_core_controlnet, apply_naive_appearance

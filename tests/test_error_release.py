@@ -25,8 +25,7 @@ from harness.tiny_models import tiny_sd15_patcher
 
 from magic_core.fusion.sampler import fusion_sample
 from magic_core.fusion.windows import FusionSettings
-from magic_core.temporal.patch import apply_temporal_attention
-from magic_core.training.models import fresh_temporal_weights
+from magic_core.temporal import apply_temporal_attention, new_temporal_weights
 
 SETTINGS = {"seed": 1, "steps": 1, "cfg": 2.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0,
             "context_frames": 4, "context_overlap": 1, "context_stride": 1, "closed_loop": True,
@@ -46,7 +45,9 @@ def _fail_like_comfyui(run) -> Exception:
 def _failing_temporal_model():
     """A cached-node-output stand-in: a temporal clone whose diffusion model raises mid-sampling."""
     base = tiny_sd15_patcher(0)
-    model = apply_temporal_attention(base, fresh_temporal_weights(base.model.diffusion_model))
+    weights = new_temporal_weights(base.model.diffusion_model, lambda modules: [
+        torch.nn.init.normal_(p, std=0.02) for p in modules.parameters()], "failing temporal attention")
+    model = apply_temporal_attention(base, weights)
 
     def fail(executor, *args, **kwargs):
         raise ValueError("sampling failed")

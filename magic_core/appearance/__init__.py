@@ -5,10 +5,13 @@ self-attention inputs join the keys/values of the denoising UNet's self-attentio
 latent; ``fit``: its crop or pad), ``reference`` (recording the encoder's states and the attention that reads
 them), ``patch`` (the clone).
 """
-from .blocks import FUSION_BLOCKS
+from .blocks import FUSION_BLOCKS, fused_blocks, pair_blocks, transformer_blocks
 from .fit import REFERENCE_FITS
-from .loading import AppearanceEncoder, load_appearance_encoder
+from .loading import AppearanceEncoder, appearance_encoder_from_state_dict, load_appearance_encoder
 from .patch import apply_appearance_encoder
+from .reference import ReferenceAttentionPatch, ReferenceBank, record_write_side, run_encoder
+from .source import ReferenceLatentSource
 
-__all__ = ["FUSION_BLOCKS", "REFERENCE_FITS", "AppearanceEncoder", "apply_appearance_encoder",
-           "load_appearance_encoder"]
+__all__ = ["FUSION_BLOCKS", "REFERENCE_FITS", "AppearanceEncoder", "ReferenceAttentionPatch", "ReferenceBank",
+           "ReferenceLatentSource", "appearance_encoder_from_state_dict", "apply_appearance_encoder", "fused_blocks",
+           "load_appearance_encoder", "pair_blocks", "record_write_side", "run_encoder", "transformer_blocks"]

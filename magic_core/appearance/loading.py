@@ -78,7 +78,7 @@ def load_appearance_encoder(path: str, notices: NoticeBoard | None = None) -> Ap
         raise APPEARANCE_FILE.error(f"'{name}' is not a UNet checkpoint (its keys look like: {sample}); pick the "
                                      f"appearance encoder, MagicAnimate/appearance_encoder/diffusion_pytorch_"
                                      f"model.safetensors with its config.json.")
-    encoder = _build(name, unet_config, comfy_sd, unexpected)
+    encoder = appearance_encoder_from_state_dict(name, unet_config, comfy_sd, unexpected)
     # ComfyUI's MultiGPU clones (0.22+) rebuild the encoder per device from the file with this factory.
     encoder.patcher.cached_patcher_init = (_fresh_patcher, (path,))
     return encoder
@@ -161,7 +161,12 @@ def _prune(unet: UNetModel, last: TransformerBlockInfo) -> tuple[str, ...]:
     return tuple(replaced)
 
 
-def _build(name: str, unet_config: dict, comfy_sd: dict[str, torch.Tensor], unexpected: list[str]) -> AppearanceEncoder:
+def appearance_encoder_from_state_dict(name: str, unet_config: dict, comfy_sd: dict[str, torch.Tensor],
+                                       unexpected: list[str] | None = None) -> AppearanceEncoder:
+    """The appearance encoder (in its own ModelPatcher) from a ComfyUI-key UNet state dict and its UNet config;
+    ``unexpected``: keys of the file already known not to fit (logged with the others).  Clear errors when the
+    weights do not fit."""
+    unexpected = list(unexpected or [])
     load_device = comfy.model_management.get_torch_device()
     offload_device = comfy.model_management.unet_offload_device()
     params = sum(v.numel() for v in comfy_sd.values())

@@ -4,6 +4,6 @@ also inside the fusion sampler's windows.
 ``loader`` (reading the ControlNet file), ``control`` (the window-aware control and applying it to conds).
 """
 from .control import FrameControlNet, apply_densepose
-from .loader import load_densepose_controlnet
+from .loader import controlnet_key_map, load_densepose_controlnet
 
-__all__ = ["FrameControlNet", "apply_densepose", "load_densepose_controlnet"]
+__all__ = ["FrameControlNet", "apply_densepose", "controlnet_key_map", "load_densepose_controlnet"]

@@ -4,10 +4,10 @@
 handler running the windows), ``beta_schedule`` (the original's noise schedule), ``noise`` (the starting
 noise), ``sampler`` (the entry point).
 """
-from .beta_schedule import BETA_SCHEDULES, MAGICANIMATE_BETA
+from .beta_schedule import BETA_SCHEDULES, MAGICANIMATE_BETA, apply_beta_schedule
 from .noise import NOISE_INDEPENDENT, NOISE_MODES, NOISE_SHARED
 from .sampler import fusion_model, fusion_sample
 from .windows import FUSE_METHODS, SCHEDULES, FusionSettings
 
 __all__ = ["BETA_SCHEDULES", "FUSE_METHODS", "MAGICANIMATE_BETA", "NOISE_INDEPENDENT", "NOISE_MODES", "NOISE_SHARED",
-           "SCHEDULES", "FusionSettings", "fusion_model", "fusion_sample"]
+           "SCHEDULES", "FusionSettings", "apply_beta_schedule", "fusion_model", "fusion_sample"]

@@ -166,6 +166,11 @@ def apply_temporal_attention(model: ModelPatcher, weights: TemporalWeights, stre
     return patched
 
 
+def motion_modules(patched: ModelPatcher) -> MotionModuleSet:
+    """The motion modules that :func:`apply_temporal_attention` attached to ``patched``."""
+    return patched.get_additional_models_with_key(KEY)[0].model
+
+
 def _insert_child(block: nn.Sequential, at: int, child: nn.Module) -> None:
     """Put ``child`` at position ``at`` of ``block`` under :data:`CHILD_NAME`, keeping the other keys."""
     items = [(k, m) for k, m in block._modules.items() if k != CHILD_NAME]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..motion.prepare import fit_frames
+from ..motion import fit_frames
 from .config import TrainConfig
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, BadSampleError, count_frames, read_frames, read_image
 

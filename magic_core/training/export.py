@@ -17,7 +17,7 @@ import comfy.utils
 import safetensors.torch
 import torch
 
-from ..densepose.loader import controlnet_key_map
+from ..densepose import controlnet_key_map
 from ..diffusers_config import HINT_EMBEDDING_CHANNELS, controlnet_unet_config
 from ..errors import MagicAnimateError
 

@@ -22,15 +22,24 @@ import comfy.sd
 import torch
 from torch import nn
 
-from ..appearance.blocks import fused_blocks, pair_blocks, transformer_blocks
-from ..appearance.loading import AppearanceEncoder, load_appearance_encoder
-from ..appearance.reference import ReferenceAttentionPatch
-from ..densepose.loader import load_densepose_controlnet
+from ..appearance import (
+    AppearanceEncoder,
+    ReferenceAttentionPatch,
+    fused_blocks,
+    load_appearance_encoder,
+    pair_blocks,
+    transformer_blocks,
+)
+from ..densepose import load_densepose_controlnet
 from ..diffusers_config import controlnet_unet_config, read_config_json, unet_config_from_diffusers
-from ..temporal.loading import TemporalWeights, check_temporal_state_dict, load_temporal_file
-from ..temporal.module import MotionModuleSet, sinusoidal_encoding
-from ..temporal.patch import KEY as TEMPORAL_KEY
-from ..temporal.patch import apply_temporal_attention, block_width, unet_slot_positions
+from ..temporal import (
+    MotionModuleSet,
+    TemporalWeights,
+    apply_temporal_attention,
+    load_temporal_file,
+    motion_modules,
+    new_temporal_weights,
+)
 from .config import ConfigError, TrainConfig
 from .export import diffusers_controlnet_config, save_appearance_encoder
 
@@ -151,24 +160,12 @@ def build_controlnet(config: TrainConfig, base: BaseModels) -> nn.Module:
 
 
 # --- temporal modules --------------------------------------------------------------------------------
-def fresh_temporal_weights(unet: nn.Module, max_frames: int = 24, seed: int = 0) -> TemporalWeights:
-    """New motion modules for ``unet`` (default init, ``proj_out`` zero: the model starts as the image model)."""
-    widths = {slot: block_width(block) for slot, (block, _) in unet_slot_positions(unet, False).items()}
-    modules = MotionModuleSet(widths, max_frames, comfy.ops.disable_weight_init, dtype=torch.float32)
-    _reset_(modules, seed)
-    for slot in widths:
-        module = modules.module(slot)
-        _zero_(module.temporal_transformer.proj_out)
-        for block in module.temporal_transformer.transformer_blocks:
-            for attention in block.attention_blocks:
-                attention.pos_encoder.pe.copy_(sinusoidal_encoding(max_frames, widths[slot]))
-    return check_temporal_state_dict(modules.state_dict(), "temporal_attention (new)")
-
-
 def build_temporal(config: TrainConfig, unet_model: comfy.model_patcher.ModelPatcher) -> TemporalWeights:
     if config.temporal_attention:
         return load_temporal_file(config.temporal_attention)
-    return fresh_temporal_weights(unet_model.model.diffusion_model, seed=config.seed)
+    # New motion modules: PyTorch's default init, proj_out zero (the model starts as the image model).
+    return new_temporal_weights(unet_model.model.diffusion_model, lambda modules: _reset_(modules, config.seed),
+                                "temporal_attention (new)")
 
 
 # --- everything --------------------------------------------------------------------------------------
@@ -185,7 +182,7 @@ def build_training_models(config: TrainConfig, base: BaseModels, work_dir: Path)
     if config.stage == 2:
         unet_model = apply_temporal_attention(unet_model, build_temporal(config, base.model), 1.0,
                                               config.cross_frame_norm)
-        temporal = unet_model.get_additional_models_with_key(TEMPORAL_KEY)[0].model
+        temporal = motion_modules(unet_model)
         temporal.float()
     base.model.model.requires_grad_(False)
     base.model.model.eval()

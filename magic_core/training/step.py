@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from .. import call_options
-from ..appearance.reference import ReferenceBank, record_write_side
+from ..appearance import ReferenceBank, record_write_side
 from ..frame_contract import COND, UNCOND
-from ..temporal.patch import TemporalSlot, temporal_slot_forward
+from ..temporal import TemporalSlot, temporal_slot_forward
 from .models import BANK_KEY, TrainingModels
 
 
