@@ -4,7 +4,8 @@
   encoder on the reference latent once per batch chunk (cond and uncond, each with its own text) before every
   model call, i.e. for every window of every step, as reference-attention packs do; the read side is the
   plain ``attn1`` patch form, ``ReferenceAttentionPatch`` (reference concatenated into every row's context and
-  projected per row, as such packs do; same result as the pack's per-block replace, see ``appearance_reference``).
+  projected per row, as such packs do; same result as the pack's per-block replace, see
+  ``magic_core.appearance.reference``).
 * DensePose ControlNet per CFG half: core's ``ControlNet`` applied with core's ``ControlNetApplyAdvanced``
   (core computes residuals for the whole batch, uncond rows included).
 """

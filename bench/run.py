@@ -2,8 +2,11 @@
 
     python3 scripts/host.py run -- python bench/run.py [--device cpu|cuda] [--frames 16 32 64 128]
 
-Every (configuration, frame count) is measured in a fresh process (its own peak memory), interleaved and
-repeated; the fastest repeat counts.  Prints the table and the targets and writes BENCHMARKS.md.
+Every (configuration, frame count) is measured in a fresh process (its own peak memory; ``--in-process``: one
+after another in this one), interleaved and repeated; the fastest repeat counts.  Then the full pipeline is
+profiled, each part is timed alone and ``window_batch`` is measured (``--*-frames 0`` skips them).  Prints the
+table and the targets and writes BENCHMARKS.md; ``--json`` also keeps every raw measurement, ``--merge`` measures
+nothing and renders from earlier ``--json`` files.
 """
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ afterwards, so nothing stored in it outlives the evaluation: a new evaluation ne
 """
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,10 +25,6 @@ class VideoEvaluation:
     def begin_call(self, windows: int = 1) -> None:
         """The next model call covers the next ``windows`` windows of :attr:`windows`."""
         self.started = min(self.started + windows, len(self.windows))
-
-    def later_uses(self) -> Counter:
-        """How many windows not yet begun hold each frame (frames no later window needs are absent)."""
-        return Counter(f for window in self.windows[self.started:] for f in set(window))
 
     def next_use(self) -> dict[int, int]:
         """For each frame a later window needs: the number of the first such window (smaller = sooner)."""

@@ -6,7 +6,7 @@ from comfy.model_patcher import ModelPatcher
 from comfy_api.latest import io
 
 from ..magic_core.comfy_compat import has_multigpu
-from ..magic_core.error_frames import release_frames_on_error
+from ..magic_core.error_release import release_clones_on_error
 from ..magic_core.fusion import (
     BETA_SCHEDULES,
     FUSE_METHODS,
@@ -112,7 +112,7 @@ class MagicAnimateFusionSampler(io.ComfyNode):
                                   context_stride=context_stride, closed_loop=closed_loop, schedule=schedule,
                                   fuse_method=fuse_method, window_batch=window_batch, multigpu=multigpu)
         board = NoticeBoard()
-        with release_frames_on_error():
+        with release_clones_on_error():
             return notice_output(fusion_sample(model, positive, negative, latent_image, seed=seed, steps=steps,
                                                cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,
                                                denoise=denoise, settings=settings, beta_schedule=beta_schedule,

@@ -3,7 +3,7 @@
 ComfyUI's executor keeps a failed node's traceback in a frame <-> traceback reference cycle; when the cyclic
 garbage collector then frees the run's patcher clones in one batch, ComfyUI loses track of which patcher owns a
 loaded model and logs "WARNING, memory leak with model ..." from then on (seen on 0.33.0 after every error).
-The fusion sampler node releases its frames on error (``magic_core.error_frames``); the control case shows
+The fusion sampler node releases its clones on error (``magic_core.error_release``); the control case shows
 that without it the entries do go dead, so the test can fail.
 
 An entry goes dead when its patcher is freed and so is that patcher's parent (ComfyUI then switches the entry to

@@ -31,7 +31,7 @@ from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 from ..checkpoints import FileKind, read_state_dict
 from ..diffusers_config import read_config_json, unet_config_from_diffusers
 from ..notices import CHECKPOINT_AS_ENCODER, NoticeBoard, warn
-from .blocks import TransformerBlockInfo, transformer_blocks
+from .blocks import BlockKey, TransformerBlockInfo, transformer_blocks
 
 log = logging.getLogger(__name__)
 COMFY_PREFIX = "model.diffusion_model."
@@ -53,6 +53,11 @@ class AppearanceEncoder:
     @property
     def unet(self) -> UNetModel:
         return self.patcher.model
+
+    def run_order(self, writer_keys: list[BlockKey]) -> list[BlockKey]:
+        """``writer_keys`` in the order the encoder's run reaches them (its last one ends the run)."""
+        wanted = set(writer_keys)
+        return [b.key for b in self.blocks if b.key in wanted]
 
 
 def load_appearance_encoder(path: str, notices: NoticeBoard | None = None) -> AppearanceEncoder:

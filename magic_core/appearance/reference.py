@@ -128,7 +128,7 @@ def run_encoder(encoder: AppearanceEncoder, writer_keys: list[BlockKey], latent:
     """
     ensure_loaded(encoder)
     device = encoder.patcher.load_device
-    order = [b.key for b in encoder.blocks if b.key in set(writer_keys)]
+    order = encoder.run_order(writer_keys)
     x = latent.to(device=device, dtype=encoder.compute_dtype)
     t = timestep.reshape(-1)[:1].to(device=device, dtype=torch.float32).expand(x.shape[0])
     c = context.to(device=device, dtype=encoder.compute_dtype)

@@ -14,6 +14,7 @@ import comfy.utils
 import torch
 
 from ..errors import MagicAnimateError
+from ..image_batch import check_frames
 from ..notices import REFERENCE_BATCH, NoticeBoard, warn
 from .fit import check_reference_fit, pad_to_aspect, say_crop
 
@@ -25,19 +26,11 @@ class ReferenceImageError(MagicAnimateError):
 def check_reference_image(image: torch.Tensor, notices: NoticeBoard | None = None) -> torch.Tensor:
     """The first frame of ``image`` (``[B, H, W, C]``, 0..1) as ``[1, H, W, 3]``; clear errors otherwise, a
     warning on ``notices`` when a batch of several is given."""
-    if not isinstance(image, torch.Tensor) or image.ndim != 4:
-        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise ReferenceImageError(f"MagicAnimate appearance encoder: reference_image must be an IMAGE batch [frames, "
-                                  f"height, width, channels], got {shape}; connect a Load Image node.")
-    if image.shape[0] == 0:
-        raise ReferenceImageError("MagicAnimate appearance encoder: reference_image has 0 frames (an empty batch); "
-                                  "connect an image, e.g. from Load Image, or check the node that produces it.")
-    if image.shape[1] < 1 or image.shape[2] < 1 or image.shape[3] < 3:
-        raise ReferenceImageError(f"MagicAnimate appearance encoder: reference_image has shape {tuple(image.shape)}; "
-                                  f"it needs at least 1x1 pixels and 3 colour channels.")
+    image = check_frames(image, "appearance encoder reference_image", "an image, e.g. from Load Image",
+                         ReferenceImageError)
     if image.shape[0] > 1:
         warn(notices, REFERENCE_BATCH, count=image.shape[0])
-    return image[:1, :, :, :3]
+    return image[:1]
 
 
 class ReferenceLatentSource:

@@ -28,6 +28,16 @@ def _unwrapped(fn: Any) -> Any:
     return getattr(fn, "__wrapped__", fn)
 
 
+# Why the kernel is recognised by comparing functions: ComfyUI's override hook is called as ``override(func, q, k,
+# v, heads, ...)`` with ``func`` the undecorated kernel ComfyUI chose (``wrap_attn`` passes its ``__wrapped__``) and
+# nothing else that names it: no kernel name, no flag.  The kernels are module attributes of
+# ``comfy.ldm.modules.attention`` on every host with the hook (0.33: also registered by name in
+# ``REGISTERED_ATTENTION_FUNCTIONS``, which holds the same objects), so ``func is attention_sub_quad.__wrapped__`` is
+# the one exact test.  Re-deriving core's choice from its settings (xformers, sage, flash, pytorch, split flags)
+# would copy core's selection code and go wrong whenever it changes or another node picks a kernel; anything
+# unrecognised is passed through unchanged.
+
+
 def cpu_attention_override(func: Any, *args: Any, **kwargs: Any) -> Any:
     """ComfyUI attention override: sub-quadratic on CPU at long sequences -> PyTorch SDPA."""
     q = args[0] if args else kwargs.get("q")

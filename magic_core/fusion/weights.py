@@ -9,12 +9,13 @@ frame gets a finite average.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
-from ..errors import MagicAnimateError
-from .windows import FUSE_METHODS
+
+def _flat(length: int) -> list[float]:
+    return [1.0] * length
 
 
 def _pyramid(length: int) -> list[float]:
@@ -41,18 +42,18 @@ def _gaussian(length: int) -> list[float]:
     return [math.exp(-0.5 * ((i - center) / sigma) ** 2) for i in range(length)]
 
 
+# fuse_method -> weights of a window (indices, video frames, overlap); the keys are the valid fuse methods.
+FUSE_WEIGHTS: dict[str, Callable[[Sequence[int], int, int], list[float]]] = {
+    "flat": lambda indices, video_frames, overlap: _flat(len(indices)),
+    "pyramid": lambda indices, video_frames, overlap: _pyramid(len(indices)),
+    "overlap_linear": lambda indices, video_frames, overlap: _overlap_linear(len(indices), overlap, indices,
+                                                                             video_frames),
+    "gaussian": lambda indices, video_frames, overlap: _gaussian(len(indices)),
+}
+FUSE_METHODS = tuple(FUSE_WEIGHTS)
+
+
 def window_weights(method: str, indices: Sequence[int], video_frames: int, overlap: int) -> torch.Tensor:
-    """Weights (float32, one per window position) of the window ``indices`` of a ``video_frames`` video."""
-    length = len(indices)
-    if method == "flat":
-        weights = [1.0] * length
-    elif method == "pyramid":
-        weights = _pyramid(length)
-    elif method == "overlap_linear":
-        weights = _overlap_linear(length, overlap, indices, video_frames)
-    elif method == "gaussian":
-        weights = _gaussian(length)
-    else:
-        raise MagicAnimateError(f"MagicAnimate fusion: fuse_method '{method}' is unknown; choose one of "
-                                f"{', '.join(FUSE_METHODS)}.")
-    return torch.tensor(weights, dtype=torch.float32)
+    """Weights (float32, one per window position) of the window ``indices`` of a ``video_frames`` video
+    (``method``: a key of :data:`FUSE_WEIGHTS`, checked by ``FusionSettings``)."""
+    return torch.tensor(FUSE_WEIGHTS[method](indices, video_frames, overlap), dtype=torch.float32)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import comfy.context_windows
 
 from ..errors import MagicAnimateError
+from .weights import FUSE_METHODS, FUSE_WEIGHTS
 
 SCHEDULES = ("uniform", "uniform_shifting", "static")
-FUSE_METHODS = ("flat", "pyramid", "overlap_linear", "gaussian")
 
 Window = list[int]
 
@@ -53,7 +53,7 @@ class FusionSettings:
         if self.schedule not in SCHEDULES:
             raise MagicAnimateError(f"MagicAnimate fusion: schedule '{self.schedule}' is unknown; choose one of "
                                     f"{', '.join(SCHEDULES)}.")
-        if self.fuse_method not in FUSE_METHODS:
+        if self.fuse_method not in FUSE_WEIGHTS:
             raise MagicAnimateError(f"MagicAnimate fusion: fuse_method '{self.fuse_method}' is unknown; choose one of "
                                     f"{', '.join(FUSE_METHODS)}.")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import MagicAnimateError
 from ..image_batch import check_frames
 from ..notices import ALIGN_NO_PERSON, NoticeBoard, warn
 from .labels import decode_labels
@@ -80,8 +81,6 @@ def transform_labels(labels: torch.Tensor, scale: float, shift: tuple[float, flo
 def align_motion(motion: torch.Tensor, reference_densepose: torch.Tensor, mode: str = "scale_and_position",
                  notices: NoticeBoard | None = None) -> torch.Tensor:
     """The driver's DensePose moved (and scaled) so its body lands on the reference person's body box."""
-    from ..errors import MagicAnimateError
-
     if mode not in ALIGN_MODES:
         raise MagicAnimateError(f"MagicAnimate align motion: mode must be one of {ALIGN_MODES}, got {mode!r}.")
     motion = check_frames(motion, "align motion")

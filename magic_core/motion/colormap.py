@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import MagicAnimateError
 from ..notices import NOT_DENSEPOSE, NOT_PARULA, NoticeBoard, warn
 from .labels import nearest_palette
 from .palette import PART_COLORS, PARULA_COLORS
@@ -82,6 +83,5 @@ def parula_to_viridis(frames: torch.Tensor) -> torch.Tensor:
 def apply_colormap(frames: torch.Tensor, colormap: str) -> torch.Tensor:
     """``viridis``: the frames as they are; ``parula→viridis``: converted."""
     if colormap not in COLORMAPS:
-        from ..errors import MagicAnimateError
         raise MagicAnimateError(f"MagicAnimate motion: colormap must be one of {COLORMAPS}, got {colormap!r}.")
     return parula_to_viridis(frames) if colormap == "parula→viridis" else frames

@@ -129,7 +129,6 @@ class MotionModule(nn.Module):
     def __init__(self, channels: int, max_frames: int, ops: Any, dtype: torch.dtype | None = None,
                  device: torch.device | None = None) -> None:
         super().__init__()
-        self.channels = channels
         self.max_frames = max_frames
         self.temporal_transformer = TemporalTransformer(channels, max_frames, ops, dtype, device)
 
@@ -154,7 +153,6 @@ class MotionModuleSet(nn.Module):
                     parent[part] = nn.ModuleDict()
                 parent = parent[part]
             parent[last] = MotionModule(channels, max_frames, ops, dtype, device)
-        self.slots = list(widths)
 
     def module(self, slot: str) -> MotionModule:
         top, *rest = slot.split(".")

@@ -37,10 +37,9 @@ FLOAT_DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 class TemporalSlot(nn.Module):
     """A motion module placed in the UNet: adds ``strength`` × its residual to the hidden states."""
 
-    def __init__(self, module: MotionModule, slot: str, strength: float, file_name: str) -> None:
+    def __init__(self, module: MotionModule, strength: float, file_name: str) -> None:
         super().__init__()
         self.motion = module
-        self.slot = slot
         self.strength = float(strength)
         self.file_name = file_name
 
@@ -145,7 +144,7 @@ def apply_temporal_attention(model: ModelPatcher, weights: TemporalWeights, stre
         own = unet_patcher.get_additional_models_with_key(KEY)
         modules: MotionModuleSet = (own[0] if own else temporal).model
         for slot, (block, at) in unet_slot_positions(unet, mid_block).items():
-            _insert_child(block, at, TemporalSlot(modules.module(slot), slot, strength, weights.name))
+            _insert_child(block, at, TemporalSlot(modules.module(slot), strength, weights.name))
 
     def eject(unet_patcher: ModelPatcher) -> None:
         unet = unet_patcher.model.diffusion_model

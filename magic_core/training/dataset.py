@@ -23,7 +23,6 @@ from .config import TrainConfig
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, BadSampleError, count_frames, read_frames, read_image
 
 log = logging.getLogger(__name__)
-KINDS = ("image", "frame", "clip")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import comfy.cldm.cldm
 import comfy.model_patcher
 import comfy.ops
 import comfy.sd
+import comfy.utils
 import torch
 from torch import nn
 
@@ -130,8 +131,6 @@ def build_appearance_encoder(config: TrainConfig, base: BaseModels, work_dir: Pa
 
 def _cut_block_prefixes(state: dict, unet_config: dict) -> tuple[str, ...]:
     """Diffusers names of what the original class leaves out of the last transformer block."""
-    import comfy.utils
-
     names = comfy.utils.unet_to_diffusers(unet_config)
     cut = {d for d in names if d.startswith(CUT_BLOCK) and not d[len(CUT_BLOCK):].startswith(CUT_BLOCK_KEPT)}
     return tuple(sorted(cut))

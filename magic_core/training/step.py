@@ -44,7 +44,7 @@ def reference_states(models: TrainingModels, latent: torch.Tensor, timestep: tor
                      context: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """The appearance encoder's write side for each sample (``[B, tokens, C]`` per writer block, in order):
     the same recorder as inference, without its ``detach`` so the encoder can learn."""
-    order = [b.key for b in models.encoder.blocks if b.key in set(models.writer_keys)]
+    order = models.encoder.run_order(models.writer_keys)
     states = record_write_side(models.encoder.unet, order, latent, timestep, context, detach=False)
     return tuple(states[k] for k in order)
 
@@ -104,7 +104,7 @@ def diffusion_loss(models: TrainingModels, batch: LatentBatch, context: torch.Te
                          sampling.calculate_input(sigma_rows, x_noisy), batch.hints, timestep_rows, ctx_rows)
     depth = len(models.controlnet.zero_convs)
     control = {"input": [], "output": [], "middle": list(residuals[depth:])}
-    order = [b.key for b in models.encoder.blocks if b.key in set(models.writer_keys)]
+    order = models.encoder.run_order(models.writer_keys)
     bank = ReferenceBank({k: s.repeat_interleave(frames, dim=0) for k, s in zip(order, states, strict=True)},
                          models.pairing, 1.0)
 

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def release_frames_on_error() -> Iterator[None]:
-    """On any exception (errors and interrupts), drop the locals of the finished frames, then re-raise."""
+def release_clones_on_error() -> Iterator[None]:
+    """On any exception (errors and interrupts), drop the locals of the traceback's finished (stack) frames, so the
+    run's model clones go by reference count, then re-raise."""
     try:
         yield
     except BaseException as err:
