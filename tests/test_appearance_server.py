@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import pytest
+from harness.media import one_webp_output
 from harness.object_info import listed_options
 from harness.prompts import ksampler_workflow
 from harness.server import ExecutionFailed
 from harness.server_files import REFERENCE_PNG, SERVER_ENCODER_FILE
-from PIL import Image
 
 FRAMES = 3
 
@@ -26,11 +26,7 @@ def test_appearance_workflow_through_server(appearance_server_files, comfy_serve
     info = comfy_server.object_info()
     options = listed_options(info, "MagicAnimateAppearanceEncoderLoader", "encoder_name")
     assert SERVER_ENCODER_FILE in options
-    entry = comfy_server.run(appearance_workflow(SERVER_ENCODER_FILE))
-    files = [f for f in comfy_server.output_files(entry) if f.suffix == ".webp"]
-    assert len(files) == 1
-    with Image.open(files[0]) as img:
-        assert img.n_frames == FRAMES and img.size == (64, 64)
+    one_webp_output(comfy_server, comfy_server.run(appearance_workflow(SERVER_ENCODER_FILE)), FRAMES)
 
 
 def test_non_unet_file_gives_clear_error_through_server(server_base, appearance_server_files, comfy_server):

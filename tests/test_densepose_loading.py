@@ -8,11 +8,11 @@ import comfy.controlnet
 import comfy.supported_models
 import pytest
 import torch
+from harness.media import one_webp_output
 from harness.object_info import listed_options
 from harness.paths import OFFICIAL_TINY, requires_shared
 from harness.prompts import ksampler_workflow
 from harness.tiny_densepose import TINY_CONTROLNET_CONFIG, write_tiny_densepose_controlnet
-from PIL import Image
 
 from magic_core.densepose.control import FrameControlNet
 from magic_core.densepose.loader import load_densepose_controlnet
@@ -100,11 +100,7 @@ def test_server_workflow_synthetic_to_ksampler(server_densepose_controlnet, comf
     info = comfy_server.object_info()
     listed = listed_options(info, "MagicAnimateDensePoseControlNetLoader", "controlnet_name")
     assert server_densepose_controlnet in listed
-    entry = comfy_server.run(densepose_workflow(server_densepose_controlnet))
-    files = [f for f in comfy_server.output_files(entry) if f.suffix == ".webp"]
-    assert len(files) == 1
-    with Image.open(files[0]) as img:
-        assert img.n_frames == 12 and img.size == (64, 64)
+    one_webp_output(comfy_server, comfy_server.run(densepose_workflow(server_densepose_controlnet)), 12)
 
 
 def test_server_reports_a_hint_count_mismatch(server_densepose_controlnet, comfy_server):

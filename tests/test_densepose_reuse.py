@@ -13,7 +13,6 @@ from harness.tiny_models import tiny_sd15_patcher
 import magic_core.densepose.control as control_module
 import magic_core.fusion.context as context_module
 from magic_core.densepose.control import apply_densepose
-from magic_core.densepose.loader import load_densepose_controlnet
 from magic_core.densepose.reuse import ResidualStore
 from magic_core.fusion.sampler import fusion_sample
 from magic_core.fusion.windows import FusionSettings, context_windows
@@ -21,41 +20,9 @@ from magic_core.fusion.windows import FusionSettings, context_windows
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
-class ControlCalls:
-    """Counts the batch rows of every ControlNet forward (its first input block sees every row once)."""
-
-    def __init__(self, module: torch.nn.Module):
-        self.calls: list[int] = []
-        self._handle = module.input_blocks[0].register_forward_hook(
-            lambda block, args, out: self.calls.append(args[0].shape[0]))
-
-    @property
-    def rows(self) -> int:
-        return sum(self.calls)
-
-    def close(self) -> None:
-        self._handle.remove()
-
-
-
-
-
-
 @pytest.fixture(scope="module")
 def unet():
     return tiny_sd15_patcher(0)
-
-
-@pytest.fixture(scope="module")
-def densepose_cn(densepose_controlnet_file):
-    return load_densepose_controlnet(str(densepose_controlnet_file))
-
-
-@pytest.fixture
-def calls(densepose_cn):
-    recorder = ControlCalls(densepose_cn.control_model)
-    yield recorder
-    recorder.close()
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
 """The harness itself, end to end: host, pack loading, tiny checkpoint, and a real server run."""
 from __future__ import annotations
 
+from harness.media import one_webp_output
 from harness.paths import PACK_DIR_NAME
 from harness.prompts import ksampler_workflow
 from harness.tiny_models import load_tiny_checkpoint
-from PIL import Image
 
 CORE_ONLY_FRAMES = 8
 
@@ -46,13 +46,7 @@ def test_every_pack_node_in_object_info(comfy_host, comfy_server):
 
 
 def test_core_only_workflow_runs_on_tiny_checkpoint(comfy_server):
-    entry = comfy_server.run(core_only_workflow())
-    files = [f for f in comfy_server.output_files(entry) if f.suffix == ".webp"]
-    assert len(files) == 1 and files[0].is_file()
-    # FFmpeg (PyAV) cannot decode animated WebP; Pillow reads it frame by frame.
-    with Image.open(files[0]) as img:
-        assert img.n_frames == CORE_ONLY_FRAMES
-        assert img.size == (64, 64)
+    one_webp_output(comfy_server, comfy_server.run(core_only_workflow()), CORE_ONLY_FRAMES)
 
 
 def pack_node_ids(comfy_nodes) -> list[str]:

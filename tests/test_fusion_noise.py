@@ -9,7 +9,6 @@ from harness.latents import empty_latent
 from harness.tiny_models import tiny_sd15_patcher
 
 from magic_core.densepose.control import apply_densepose
-from magic_core.densepose.loader import load_densepose_controlnet
 from magic_core.fusion.beta_schedule import MAGICANIMATE_BETA, apply_beta_schedule
 from magic_core.fusion.noise import NOISE_INDEPENDENT, NOISE_SHARED, fusion_noise
 from magic_core.fusion.sampler import fusion_model, fusion_sample
@@ -37,11 +36,6 @@ def frame_hints(frames: int, period: int | None = None, seed: int = 3) -> torch.
     """DensePose-like IMAGE frames; with ``period`` frame i repeats frame i mod period."""
     hints = torch.rand(frames, SIZE, SIZE, 3, generator=torch.Generator().manual_seed(seed))
     return hints[torch.arange(frames) % period] if period else hints
-
-
-@pytest.fixture(scope="module")
-def densepose_cn(densepose_controlnet_file):
-    return load_densepose_controlnet(str(densepose_controlnet_file))
 
 
 class NoiseRecorder:

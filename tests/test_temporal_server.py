@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import pytest
+from harness.media import one_webp_output
 from harness.object_info import listed_options
 from harness.prompts import ksampler_workflow
 from harness.server import ExecutionFailed
 from harness.server_files import OFFICIAL_SERVER_FOLDER
-from PIL import Image
 
 FRAMES = 4
 TEMPORAL_FILE = f"{OFFICIAL_SERVER_FOLDER}/MagicAnimate/temporal_attention/temporal_attention.ckpt"
@@ -28,11 +28,7 @@ def test_temporal_nodes_run_in_a_real_server(temporal_files_in_server, comfy_ser
     assert loader["output"] == ["MAGICANIMATE_TEMPORAL"]
     apply_inputs = info["MagicAnimateApplyTemporalAttention"]["input"]["required"]
     assert apply_inputs["strength"][1]["default"] == 1.0 and apply_inputs["cross_frame_norm"][1]["default"] is True
-    entry = comfy_server.run(temporal_workflow())
-    files = [f for f in comfy_server.output_files(entry) if f.suffix == ".webp"]
-    assert len(files) == 1
-    with Image.open(files[0]) as img:
-        assert img.n_frames == FRAMES and img.size == (64, 64)
+    one_webp_output(comfy_server, comfy_server.run(temporal_workflow()), FRAMES)
     assert "temporal attention" in comfy_server.log_text().lower()
 
 

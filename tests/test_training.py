@@ -24,12 +24,7 @@ OVERFIT_LR = 3e-3
 OVERFIT_STEPS = 20
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 def _snapshot(modules: dict) -> dict[str, torch.Tensor]:

@@ -1,10 +1,12 @@
-"""DensePose fixtures: the tiny official-layout ControlNet, and the server's copy of it (before the server starts)."""
+"""DensePose fixtures: the tiny official-layout ControlNet (its file, loaded, a recorder of its calls), and the
+server's copy of it (before the server starts)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
+from .control_calls import ControlCalls
 from .paths import OFFICIAL_TINY, link
 from .server_files import DENSEPOSE_DIR, DENSEPOSE_FILE, OFFICIAL_SERVER_FOLDER
 
@@ -29,3 +31,19 @@ def server_densepose_controlnet(server_base, densepose_controlnet_file) -> str:
     for item in ("diffusion_pytorch_model.safetensors", "config.json"):
         link(densepose_controlnet_file.parent / item, dest / item)
     return f"{OFFICIAL_SERVER_FOLDER}/{DENSEPOSE_FILE}"
+
+
+@pytest.fixture(scope="module")
+def densepose_cn(densepose_controlnet_file):
+    """The tiny DensePose ControlNet loaded by the pack's loader (a ``FrameControlNet``), once per test module."""
+    from magic_core.densepose import load_densepose_controlnet  # late, as in the other fixture files
+
+    return load_densepose_controlnet(str(densepose_controlnet_file))
+
+
+@pytest.fixture
+def calls(densepose_cn):
+    """Every forward of ``densepose_cn``'s ControlNet model during the test (:class:`ControlCalls`)."""
+    recorder = ControlCalls(densepose_cn.control_model)
+    yield recorder
+    recorder.close()

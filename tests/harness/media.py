@@ -1,4 +1,5 @@
-"""Small media helpers for tests and the demo: write/read mp4 with PyAV, read animated WEBP with Pillow."""
+"""Small media helpers for tests and the demo: write/read mp4 with PyAV, read animated WEBP with Pillow, and the
+server tests' check of a workflow's saved animation."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -46,6 +47,16 @@ def read_webp(path: Path) -> tuple[int, tuple[int, int], list[int]]:
             img.load()  # Pillow fills in the frame's duration when it decodes it
             durations.append(img.info.get("duration", 0))
         return img.n_frames, img.size, durations
+
+
+def one_webp_output(server, entry: dict, frames: int, size: tuple[int, int] = (64, 64)) -> Path:
+    """The one animated WEBP a prompt saved (``entry``: its history entry on ``server``), checked to hold ``frames``
+    frames of ``size`` (width, height); returns its path."""
+    files = [f for f in server.output_files(entry) if f.suffix == ".webp"]
+    assert len(files) == 1 and files[0].is_file(), files
+    count, shape, _ = read_webp(files[0])
+    assert (count, shape) == (frames, size), f"{files[0].name}: {count} frames of {shape}"
+    return files[0]
 
 
 def write_png(image: torch.Tensor, path: Path) -> Path:
