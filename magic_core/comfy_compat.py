@@ -14,12 +14,26 @@ from functools import cache
 import comfy.context_windows
 import comfy.sample
 import torch
+from comfy_api.latest import io
 
 
 @cache
 def has_multigpu() -> bool:
     """ComfyUI 0.22+ has core MultiGPU (``comfy.multigpu``: MultiGPU_WorkUnits clones per device); 0.3.75 has not."""
     return importlib.util.find_spec("comfy.multigpu") is not None
+
+
+@cache
+def folds_advanced_inputs() -> bool:
+    """Whether this ComfyUI's V3 inputs take ``advanced=True`` (0.33: the frontend folds them under the node's
+    "advanced" toggle); 0.3.75's ``io.Input`` lacks the keyword."""
+    return "advanced" in inspect.signature(io.Input.__init__).parameters
+
+
+def expert_input() -> dict[str, bool]:
+    """Keyword arguments that mark a V3 input as an expert setting: ``{"advanced": True}`` where ComfyUI folds such
+    inputs, nothing where it cannot (the input then shows as before)."""
+    return {"advanced": True} if folds_advanced_inputs() else {}
 
 
 @cache

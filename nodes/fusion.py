@@ -5,7 +5,7 @@ import comfy.samplers
 from comfy.model_patcher import ModelPatcher
 from comfy_api.latest import io
 
-from ..magic_core.comfy_compat import has_multigpu
+from ..magic_core.comfy_compat import expert_input, has_multigpu
 from ..magic_core.error_release import release_clones_on_error
 from ..magic_core.fusion import (
     BETA_SCHEDULES,
@@ -26,6 +26,7 @@ MULTIGPU_TOOLTIP = ("With ComfyUI's MultiGPU clones on the model (core MultiGPU 
                     "ComfyUI 0.22+), on: each step's windows are split into contiguous slices, one per GPU, run in "
                     "parallel; off: everything runs on the model's own GPU.")
 MULTIGPU_TOOLTIP += "" if has_multigpu() else " This ComfyUI has no MultiGPU support: the input does nothing here."
+EXPERT = expert_input()  # folded under the node's advanced inputs where ComfyUI can (0.33), shown as before on 0.3.75
 
 
 class MagicAnimateFusionSampler(io.ComfyNode):
@@ -67,36 +68,36 @@ class MagicAnimateFusionSampler(io.ComfyNode):
                 io.Int.Input("context_overlap", default=4, min=0, max=MAX_FRAMES - 1,
                              tooltip="Frames shared by neighbouring windows (4 in the original); must be "
                                      "smaller than context_frames. More overlap: smoother, slower."),
-                io.Int.Input("context_stride", default=1, min=1, max=16,
+                io.Int.Input("context_stride", **EXPERT, default=1, min=1, max=16,
                              tooltip="1 = the original. Higher adds passes of dilated windows (every 2nd, "
                                      "4th, ... frame) for long-range consistency; capped by the video length."),
-                io.Boolean.Input("closed_loop", default=True,
+                io.Boolean.Input("closed_loop", **EXPERT, default=True,
                                  tooltip="On (the original): windows continue past the last frame and wrap "
                                          "around to the first, good for looping motion. Off: one window fewer "
                                          "where the overlap allows (uniform schedules only)."),
-                io.Combo.Input("schedule", options=list(SCHEDULES), default="uniform",
+                io.Combo.Input("schedule", **EXPERT, options=list(SCHEDULES), default="uniform",
                                tooltip="uniform: the original's windows, the same every step. "
                                        "uniform_shifting: the windows shift every step (hides seams). "
                                        "static: tile the video without wrap-around."),
-                io.Combo.Input("fuse_method", options=list(FUSE_METHODS), default="flat",
+                io.Combo.Input("fuse_method", **EXPERT, options=list(FUSE_METHODS), default="flat",
                                tooltip="How overlapping windows are averaged per frame. flat: plain average "
                                        "(the original); pyramid / gaussian: window centres count more; "
                                        "overlap_linear: linear cross-fade over the overlap."),
-                io.Combo.Input("beta_schedule", options=list(BETA_SCHEDULES), default=MAGICANIMATE_BETA,
+                io.Combo.Input("beta_schedule", **EXPERT, options=list(BETA_SCHEDULES), default=MAGICANIMATE_BETA,
                                tooltip="sqrt_linear (MagicAnimate): the original's noise schedule (diffusers "
                                        "'linear' 0.00085-0.012). model default: the checkpoint's own schedule."),
                 # Optional so that saved workflows from before this input load and get the original's noise.
-                io.Combo.Input("noise", options=list(NOISE_MODES), default=NOISE_SHARED, optional=True,
+                io.Combo.Input("noise", **EXPERT, options=list(NOISE_MODES), default=NOISE_SHARED, optional=True,
                                tooltip="shared (MagicAnimate): every window starts from the same noise, frame i "
                                        "from that of frame i mod context_frames, as the original does (the "
                                        "paper: FID 32.08 against 32.74 independent). independent: each frame "
                                        "its own noise, as KSampler draws it."),
-                io.Int.Input("window_batch", default=1, min=1, max=MAX_WINDOW_BATCH, optional=True,
+                io.Int.Input("window_batch", **EXPERT, default=1, min=1, max=MAX_WINDOW_BATCH, optional=True,
                              tooltip="Windows per model call (1 = one window at a time, the original's memory). "
                                      "Higher runs up to this many windows in one batch: faster on a large GPU, "
                                      "memory grows with it (about window_batch x one window's activations). "
                                      "Same result."),
-                io.Boolean.Input("multigpu", default=True, optional=True, tooltip=MULTIGPU_TOOLTIP),
+                io.Boolean.Input("multigpu", **EXPERT, default=True, optional=True, tooltip=MULTIGPU_TOOLTIP),
             ],
             outputs=[io.Latent.Output("fused_latent", display_name="LATENT",
                                       tooltip="The denoised video latent, one batch entry per frame.")],

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 
 import pytest
 import safetensors.torch
@@ -23,6 +24,8 @@ DEFAULTS = {"seed": 1, "steps": 25, "cfg": 7.5, "sampler_name": "ddim", "schedul
             "schedule": "uniform", "fuse_method": "flat", "beta_schedule": "sqrt_linear (MagicAnimate)"}
 # optional: saved workflows from before them get the defaults
 OPTIONAL = {"noise": "shared (MagicAnimate)", "window_batch": 1, "multigpu": True}
+EXPERT = ("context_stride", "closed_loop", "schedule", "fuse_method", "beta_schedule", "noise", "window_batch",
+          "multigpu")
 
 
 def test_node_schema_defaults_and_tooltips(comfy_host):
@@ -44,6 +47,18 @@ def test_node_schema_defaults_and_tooltips(comfy_host):
     assert ("does nothing" in optional["multigpu"][1]["tooltip"]) == no_multigpu
     assert optional["window_batch"][1]["min"] == 1
     assert tuple(node.RETURN_TYPES) == ("LATENT",)
+
+
+def test_expert_inputs_fold_where_comfyui_can(comfy_host):
+    """ComfyUI 0.33 folds inputs marked ``advanced`` under the node's advanced toggle; 0.3.75's V3 API lacks the
+    keyword, so there every input shows as before (and the node still loads)."""
+    from comfy_api.latest import io
+
+    folds = "advanced" in inspect.signature(io.Input.__init__).parameters
+    inputs = comfy_host.NODE_CLASS_MAPPINGS[NODE_ID].INPUT_TYPES()
+    specs = {**inputs["required"], **inputs["optional"]}
+    marked = [name for name, spec in specs.items() if len(spec) > 1 and spec[1].get("advanced")]
+    assert marked == (list(EXPERT) if folds else [])
 
 
 def test_node_runs_the_core_sampler(comfy_host, fusion_conds):
