@@ -39,6 +39,7 @@ setup:
 lint:
 	$(NEW_HOST) python -m ruff check .
 
-# Regenerate workflows/<name>.json (UI format) and .png from workflows/<name>_api.json in the real frontend.
+# Regenerate example_workflows/<name>.json (UI format) and its .jpg thumbnail from workflows/api/<name>_api.json in the
+# real frontend.
 ui-workflows:
 	$(NEW_HOST) python scripts/make_ui_workflows.py

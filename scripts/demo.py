@@ -5,10 +5,10 @@
     make demo ARGS="--reference me.png --video dance.mp4"       # a plain video: DensePose estimated first
 
 With the real model files in ``--models`` (default ``./models``, laid out like ComfyUI's ``models/`` folder) it
-runs ``workflows/magicanimate_basic_api.json`` on your reference image and DensePose video (with ``--video``, a
-plain video: ``workflows/magicanimate_from_video_api.json``, which estimates, smooths and aligns the DensePose
+runs ``workflows/api/magicanimate_basic_api.json`` on your reference image and DensePose video (with ``--video``, a
+plain video: ``workflows/api/magicanimate_from_video_api.json``, which estimates, smooths and aligns the DensePose
 with a DensePose TorchScript model in ``<models>/magicanimate/densepose/``).  Without them it
-lists exactly which files to download and where, then runs ``workflows/magicanimate_synthetic_api.json`` on
+lists exactly which files to download and where, then runs ``workflows/api/magicanimate_synthetic_api.json`` on
 tiny generated models so the whole path (server, every node, the fusion sampler, video saving) is seen to work;
 the tiny models have random weights, so that video shows noise, not a person.  Prints the mp4's path, what
 was run, and the warnings the nodes showed; a failed run is one message with the server log's path.
@@ -113,7 +113,7 @@ def install_tiny_models(base: Path) -> None:
 
 
 def load_api_workflow(name: str) -> dict:
-    return json.loads((REPO / "workflows" / f"{name}_api.json").read_text())
+    return json.loads((REPO / "workflows" / "api" / f"{name}_api.json").read_text())
 
 
 def _with_user_inputs(name: str, base: Path, models: Path, reference: Path, motion: Path, args) -> dict:

@@ -2,12 +2,13 @@
 
     make ui-workflows      # = python scripts/make_ui_workflows.py inside the host
 
-For each ``workflows/<name>_api.json`` this starts a real ComfyUI server with the pack, opens its frontend in
+For each ``workflows/api/<name>_api.json`` this starts a real ComfyUI server with the pack, opens its frontend in
 headless Chromium, loads the API workflow with the frontend's own ``app.loadApiJson`` (node titles come from
 ``_meta.title``), lays the nodes out in columns, adds the groups below that tell a user what to change, and
-saves ``app.graph.serialize()`` as ``workflows/<name>.json``. The server gets the workflows' input files and
-empty stand-ins under their model file names, so the frontend finds every file it lists (no "missing model"
-errors in the screenshots); nothing is run.
+saves ``app.graph.serialize()`` as ``example_workflows/<name>.json`` with a screenshot as its template thumbnail
+``example_workflows/<name>.jpg`` (ComfyUI's template browser lists that folder). The server gets the workflows'
+input files and empty stand-ins under their model file names, so the frontend finds every file it lists (no
+"missing model" errors in the screenshots); nothing is run.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ sys.path[:0] = [str(REPO / "tests")]
 from harness.browser import frontend  # noqa: E402
 from harness.server import ComfyServer  # noqa: E402
 
-WORKFLOWS = REPO / "workflows"
+API_WORKFLOWS = REPO / "workflows" / "api"
+UI_WORKFLOWS = REPO / "example_workflows"
 # Loader node -> (model file input, models/ subfolder) of the shipped workflows.
 MODEL_INPUTS = {"CheckpointLoaderSimple": ("ckpt_name", "checkpoints"), "VAELoader": ("vae_name", "vae"),
                 "UpscaleModelLoader": ("model_name", "upscale_models"),
@@ -83,7 +85,7 @@ def place_files(base: Path) -> None:
     from harness.server_files import install_inputs
 
     install_inputs(base)
-    for api_path in WORKFLOWS.glob("*_api.json"):
+    for api_path in API_WORKFLOWS.glob("*_api.json"):
         for node in json.loads(api_path.read_text()).values():
             key, folder = MODEL_INPUTS.get(node["class_type"], (None, None))
             if key:
@@ -103,17 +105,17 @@ def main() -> int:
         server.start()
         try:
             with frontend(server.url, viewport=(2400, 1300)) as page:
-                for api_path in sorted(WORKFLOWS.glob("*_api.json")):
+                for api_path in sorted(API_WORKFLOWS.glob("*_api.json")):
                     name = api_path.name[: -len("_api.json")]
                     page.load_api_workflow(json.loads(api_path.read_text()))
                     page.page.evaluate(LAYOUT_JS, GROUPS)
                     missing = page.missing_node_types()
                     if missing:
                         raise SystemExit(f"{name}: node types missing in the frontend: {missing}")
-                    out = WORKFLOWS / f"{name}.json"
+                    out = UI_WORKFLOWS / f"{name}.json"
                     out.write_text(json.dumps(page.serialize(), indent=1) + "\n")
                     page.fit_view()
-                    page.page.screenshot(path=str(WORKFLOWS / f"{name}.png"))
+                    page.page.screenshot(path=str(UI_WORKFLOWS / f"{name}.jpg"), type="jpeg", quality=85)
                     print(f"wrote {out}")
         finally:
             server.stop()

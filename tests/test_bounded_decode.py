@@ -9,14 +9,14 @@ import pytest
 import torch
 from comfy_extras.nodes_rebatch import ImageRebatch, LatentRebatch
 from harness.official_vae import comfy_official_vae
-from harness.paths import REPO, WORKFLOWS
+from harness.paths import API_WORKFLOWS, REPO
 from harness.prompts import load_workflow
 
 sys.path.insert(0, str(REPO))
 from bench.worker import DECODE_BATCH, JOIN_BATCH  # noqa: E402
 
 SAMPLER_KIND = "MagicAnimateFusionSampler"
-NAMES = sorted(p.name for p in WORKFLOWS.glob("*_api.json"))
+NAMES = sorted(p.name for p in API_WORKFLOWS.glob("*_api.json"))
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -9,7 +9,7 @@ import pytest
 from harness.browser import browser_unavailable_reason, frontend
 from harness.history import ui_texts
 from harness.media import read_video, read_webp
-from harness.paths import MAGICANIMATE_INPUTS, REPO, WORKFLOWS, requires_shared
+from harness.paths import API_WORKFLOWS, MAGICANIMATE_INPUTS, PACK_DIR_NAME, REPO, UI_WORKFLOWS, requires_shared
 from harness.prompts import load_workflow, small
 from harness.server import ExecutionFailed
 from harness.server_files import LONG_FRAMES, SHORT_FRAMES, VIDEO_FPS
@@ -27,12 +27,36 @@ EXPECTED = {
 
 
 def test_every_workflow_has_both_formats():
-    api = sorted(p.name[: -len("_api.json")] for p in WORKFLOWS.glob("*_api.json"))
+    api = sorted(p.name[: -len("_api.json")] for p in API_WORKFLOWS.glob("*_api.json"))
     assert api == sorted(EXPECTED)
+    assert sorted(p.stem for p in UI_WORKFLOWS.glob("*.json")) == api          # templates: UI workflows only
+    assert sorted(p.stem for p in UI_WORKFLOWS.glob("*.jpg")) == api           # each with its thumbnail
     for name in api:
-        ui = json.loads((WORKFLOWS / f"{name}.json").read_text())
+        ui = json.loads((UI_WORKFLOWS / f"{name}.json").read_text())
         assert {"nodes", "links"} <= set(ui), f"{name}.json is not a UI-format workflow"
         assert len(ui["nodes"]) == len(load_workflow(f"{name}_api.json"))
+
+
+def test_template_browser_shows_exactly_the_ui_workflows_with_thumbnails(comfy_server):
+    """ComfyUI lists every ``*.json`` of a pack's example_workflows/ (and workflows/) folder as a template: the
+    server lists our four UI workflows and nothing else of ours, and the real frontend's template browser shows
+    them, each with its .jpg thumbnail fetched and shown."""
+    from PIL import Image
+
+    names = sorted(EXPECTED)
+    assert sorted(comfy_server.get("/workflow_templates")[PACK_DIR_NAME]) == names
+    reason = browser_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with frontend(comfy_server.url) as page:
+        cards = page.extension_templates(PACK_DIR_NAME)
+        fetched = {url for url, status in page.responses if status == 200}
+    assert sorted(c["name"] for c in cards) == names, cards
+    for card in cards:
+        thumbnail = f"{comfy_server.url}/api/workflow_templates/{PACK_DIR_NAME}/{card['name']}.jpg"
+        assert thumbnail in fetched, (thumbnail, sorted(u for u in fetched if "workflow_templates" in u))
+        with Image.open(UI_WORKFLOWS / f"{card['name']}.jpg") as image:
+            assert card["width"] == image.width, card                          # that file, decoded on the card
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -93,7 +117,7 @@ def test_ui_workflow_in_real_browser(workflow_files, comfy_server, name):
     reason = browser_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    ui = json.loads((WORKFLOWS / f"{name}.json").read_text())
+    ui = json.loads((UI_WORKFLOWS / f"{name}.json").read_text())
     before = set(comfy_server.get("/history"))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with frontend(comfy_server.url) as page:

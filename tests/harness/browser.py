@@ -29,6 +29,8 @@ class FrontendPage:
         self.page = page
         self.errors: list[str] = []
         self.console: list[tuple[str, str]] = []  # (type, text) of the page's console warnings and errors
+        self.responses: list[tuple[str, int]] = []  # (url, status) of every response the page received
+        page.on("response", lambda r: self.responses.append((r.url, r.status)))
         page.on("pageerror", lambda e: self.errors.append(str(e)))
         page.on("console", lambda m: self.console.append((m.type, m.text)) if m.type in ("warning", "error")
                 else None)
@@ -100,6 +102,21 @@ class FrontendPage:
 
     def api_prompt(self) -> dict[str, Any]:
         return self.page.evaluate("async () => (await window.app.graphToPrompt()).output")
+
+    def extension_templates(self, extension: str) -> list[dict[str, Any]]:
+        """What the template browser (Browse Templates) shows under ``extension`` in its Extensions section: one
+        ``{"name", "src", "width"}`` per card (its thumbnail's URL, often a ``blob:`` of the fetched file, and its
+        decoded width; 0 = not loaded); the fetched files are in :attr:`responses`."""
+        self.page.evaluate("() => window.app.extensionManager.command.execute('Comfy.BrowseTemplates')")
+        self.page.get_by_role("button", name=extension, exact=True).click()
+        cards = "[data-testid^='template-workflow-']"
+        self.page.locator(cards).first.wait_for(timeout=30_000)
+        self.page.wait_for_function(f"""() => Array.from(document.querySelectorAll("{cards} img"))
+            .every(i => i.complete)""", timeout=30_000)
+        return self.page.evaluate(f"""() => Array.from(document.querySelectorAll("{cards}")).map(c => {{
+            const img = c.querySelector("img");
+            return {{name: c.dataset.testid.slice("template-workflow-".length), src: img ? img.currentSrc : "",
+                     width: img ? img.naturalWidth : 0}}; }})""")
 
     def queue(self) -> None:
         """Queue like the Run button."""

@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent.parent
-WORKFLOWS = REPO / "workflows"
+# UI workflows and their .jpg thumbnails: what ComfyUI's template browser lists (every *.json of the folder).
+UI_WORKFLOWS = REPO / "example_workflows"
+# API workflows (what /prompt takes), for the tests and the demo: in a subfolder, which the browser does not list.
+API_WORKFLOWS = REPO / "workflows" / "api"
 
 
 def _shared_folder() -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .paths import WORKFLOWS
+from .paths import API_WORKFLOWS
 from .server_files import TINY_CHECKPOINT
 
 # Node ids of the shipped basic workflow.
@@ -37,8 +37,8 @@ def ksampler_workflow(prefix: str, batch_size: int | list[Any], size: int = 64, 
 
 
 def load_workflow(name: str) -> dict:
-    """``workflows/<name>`` as shipped."""
-    return json.loads((WORKFLOWS / name).read_text())
+    """``workflows/api/<name>`` (an API-format workflow) as shipped."""
+    return json.loads((API_WORKFLOWS / name).read_text())
 
 
 def small(workflow: dict, size: int = 64, steps: int = 3, context: int = 8, overlap: int = 2) -> dict:
