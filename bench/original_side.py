@@ -119,9 +119,9 @@ def write(args: argparse.Namespace) -> None:
     text.save_pretrained(out / "text_encoder", safe_serialization=True)
 
 
-def _peak_rss_mib() -> float:
+def _peak_rss_mib(field: str = "VmHWM") -> float:
     with open("/proc/self/status", encoding="ascii") as f:
-        line = next(x for x in f if x.startswith("VmHWM:"))
+        line = next(x for x in f if x.startswith(field + ":"))
     return int(line.split()[1]) / 1024
 
 
@@ -167,11 +167,13 @@ def run(args: argparse.Namespace) -> dict:
             controlnet=ControlNetModel.from_pretrained(str(weights / "MagicAnimate" / "densepose_controlnet")),
             scheduler=DDIMScheduler(**OmegaConf.to_container(inference.noise_scheduler_kwargs)))
         load_s = time.perf_counter() - started
+        stages = {"rss_after_load_mib": _peak_rss_mib("VmRSS"), "peak_after_load_mib": _peak_rss_mib()}
         control, source = inputs(args.frames, args.pixels)
         decode_s = [0.0]
         decode = pipeline.decode_latents
 
         def timed_decode(*a, **k):
+            stages["peak_before_decode_mib"] = _peak_rss_mib()
             start = time.perf_counter()
             out = decode(*a, **k)
             decode_s[0] = time.perf_counter() - start
@@ -202,7 +204,7 @@ def run(args: argparse.Namespace) -> dict:
             "s_per_frame_step_without_decode": (seconds - decode_s[0]) / frame_steps,
             "peak_rss_mib": _peak_rss_mib(), "threads": torch.get_num_threads(),
             "finite": bool(torch.isfinite(video).all()), "shape": list(video.shape),
-            "torch": torch.__version__, "profiled": bool(args.profile)}
+            "torch": torch.__version__, "profiled": bool(args.profile), **stages}
 
 
 def main(argv: list[str] | None = None) -> None:

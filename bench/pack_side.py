@@ -32,6 +32,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",
                         help="the UNet's compute dtype (bf16: ComfyUI's --bf16-unet; the other parts follow it)")
+    parser.add_argument("--decode-batch", type=int, default=0,
+                        help="frames per VAEDecode (default: the shipped workflows' Rebatch Latents batch)")
     parser.add_argument("--profile", default="", help="write a torch.profiler operator table to this file")
     return parser.parse_args(argv)
 
@@ -57,9 +59,9 @@ def base_patcher(weights: Path, size_name: str, dtype):
                                             offload_device=comfy.model_management.unet_offload_device())
 
 
-def _peak_rss_mib() -> float:
+def _peak_rss_mib(field: str = "VmHWM") -> float:
     with open("/proc/self/status", encoding="ascii") as f:
-        return int(next(x for x in f if x.startswith("VmHWM:")).split()[1]) / 1024
+        return int(next(x for x in f if x.startswith(field + ":")).split()[1]) / 1024
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -102,6 +104,7 @@ def measure(args: argparse.Namespace) -> dict:
         densepose = torch.from_numpy(densepose_u8).float() / 255
         reference = torch.from_numpy(reference_u8)[None].float() / 255
         load_s = time.perf_counter() - started
+        stages = {"rss_after_load_mib": _peak_rss_mib("VmRSS"), "peak_after_load_mib": _peak_rss_mib()}
 
         def run():
             model = apply_temporal_attention(base, temporal)
@@ -111,8 +114,9 @@ def measure(args: argparse.Namespace) -> dict:
             samples = fusion_sample(model, pos, neg, latent, seed=SEED, steps=args.steps, cfg=CFG,
                                     sampler_name=SAMPLER, scheduler=SCHEDULER, settings=SETTINGS,
                                     beta_schedule=MAGICANIMATE_BETA, progress=False)["samples"]
+            stages["peak_before_decode_mib"] = _peak_rss_mib()
             decode_start = time.perf_counter()
-            batches = LatentRebatch.execute([{"samples": samples}], [DECODE_BATCH]).result[0]
+            batches = LatentRebatch.execute([{"samples": samples}], [args.decode_batch or DECODE_BATCH]).result[0]
             decoded = [nodes.VAEDecode().decode(vae, batch)[0] for batch in batches]
             images = ImageRebatch.execute(decoded, [JOIN_BATCH]).result[0]
             return images[0], time.perf_counter() - decode_start
@@ -130,11 +134,12 @@ def measure(args: argparse.Namespace) -> dict:
         seconds = time.perf_counter() - start
     frame_steps = args.frames * args.steps
     return {"side": "pack", "frames": args.frames, "steps": args.steps, "pixels": size.pixels, "dtype": args.dtype,
+            "decode_batch": args.decode_batch or DECODE_BATCH,
             "seconds": seconds, "decode_s": decode_s, "load_s": load_s, "s_per_frame_step": seconds / frame_steps,
             "s_per_frame_step_without_decode": (seconds - decode_s) / frame_steps,
             "peak_rss_mib": _peak_rss_mib(), "threads": torch.get_num_threads(),
             "finite": bool(torch.isfinite(video).all()), "shape": list(video.shape), "torch": torch.__version__,
-            "profiled": bool(args.profile)}
+            "profiled": bool(args.profile), **stages}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -36,7 +36,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2, help="pairs; odd pairs run the pack first")
     parser.add_argument("--original", default=str(ORIGINAL), help="the original's source folder")
-    parser.add_argument("--pack-args", default="", help="extra arguments for bench/pack_side.py (e.g. --dtype bf16)")
+    parser.add_argument("--variants", nargs="+", default=[""],
+                        help="pack variants, each a string of bench/pack_side.py arguments ('' = as shipped; "
+                             "e.g. '--dtype bf16'); each is measured against the same original runs")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"), help="'' = don't write")
     parser.add_argument("--json", default="", help="also write every raw measurement to this file")
     return parser.parse_args(argv)
@@ -72,6 +74,10 @@ def run_side(cmd: list[str], prefix: str) -> dict:
     return {"error": f"exit {proc.returncode}: {' | '.join(tail)}"}
 
 
+def label(variant: str) -> str:
+    return f"pack {variant}".strip()
+
+
 def commands(args: argparse.Namespace, python: Path, weights: Path) -> dict[str, tuple[list[str], str]]:
     size = SIZES[args.size]
     common = ["--frames", str(args.frames), "--steps", str(args.steps)]
@@ -79,8 +85,11 @@ def commands(args: argparse.Namespace, python: Path, weights: Path) -> dict[str,
                 "--weights", str(weights), "--vae", str(TINY / "vae"), "--tokenizer", str(tokenizer()),
                 "--pixels", str(size.pixels), *common]
     pack = [sys.executable, str(REPO / "bench" / "pack_side.py"), "--weights", str(weights), "--vae-root", str(TINY),
-            "--size", args.size, *common, *args.pack_args.split()]
-    return {"original": (original, "ORIGINAL_RESULT "), "pack": (pack, "PACK_RESULT ")}
+            "--size", args.size, *common]
+    plan = {"original": (original, "ORIGINAL_RESULT ")}
+    for variant in args.variants:
+        plan[label(variant)] = ([*pack, *variant.split()], "PACK_RESULT ")
+    return plan
 
 
 def measure(args: argparse.Namespace) -> list[dict]:
@@ -89,38 +98,43 @@ def measure(args: argparse.Namespace) -> list[dict]:
     plan = commands(args, python, weights)
     rows = []
     for repeat in range(args.repeats):
-        for side in (("original", "pack") if repeat % 2 == 0 else ("pack", "original")):
+        order = list(plan)
+        for side in (order if repeat % 2 == 0 else order[::-1]):
             before = load()
             row = {**run_side(*plan[side]), "side": side, "repeat": repeat, "load_before": before, "load_after": load()}
             shown = row.get("error") or f"{row['s_per_frame_step']:.4f} s/frame-step, {row['peak_rss_mib']:.0f} MiB"
-            print(f"[side-by-side] {repeat + 1}/{args.repeats} {side:8s} {shown} (load {before})", flush=True)
+            print(f"[side-by-side] {repeat + 1}/{args.repeats} {side:16s} {shown} (load {before})", flush=True)
             rows.append(row)
     return rows
 
 
 def summary(rows: list[dict]) -> dict:
-    """Fastest run and largest peak RSS per side; speed ratio original ÷ pack, memory ratio pack ÷ original."""
-    best = {}
-    for side in ("original", "pack"):
+    """Fastest run and largest peak RSS per side; per pack variant the speed ratio original ÷ pack and the memory
+    ratio pack ÷ original."""
+    best: dict = {}
+    for side in dict.fromkeys(r["side"] for r in rows):
         ok = [r for r in rows if r["side"] == side and "error" not in r]
         if ok:
             best[side] = {"s_per_frame_step": min(r["s_per_frame_step"] for r in ok),
                           "s_per_frame_step_without_decode": min(r["s_per_frame_step_without_decode"] for r in ok),
                           "peak_rss_mib": max(r["peak_rss_mib"] for r in ok)}
-    if len(best) == 2:
-        best["speed_ratio"] = best["original"]["s_per_frame_step"] / best["pack"]["s_per_frame_step"]
-        best["speed_ratio_without_decode"] = (best["original"]["s_per_frame_step_without_decode"]
-                                              / best["pack"]["s_per_frame_step_without_decode"])
-        best["memory_ratio"] = best["pack"]["peak_rss_mib"] / best["original"]["peak_rss_mib"]
-    return best
+    original = best.get("original")
+    ratios = {}
+    for side, b in best.items():
+        if side != "original" and original:
+            ratios[side] = {"speed": original["s_per_frame_step"] / b["s_per_frame_step"],
+                            "speed_without_decode": (original["s_per_frame_step_without_decode"]
+                                                     / b["s_per_frame_step_without_decode"]),
+                            "memory": b["peak_rss_mib"] / original["peak_rss_mib"]}
+    return {"best": best, "ratios": ratios}
 
 
-def section(args: argparse.Namespace, rows: list[dict], best: dict, command: str) -> str:
+def section(args: argparse.Namespace, rows: list[dict], found: dict, command: str) -> str:
     size = SIZES[args.size]
-    marker = f"side-by-side {args.size} {args.pack_args}".strip()
+    marker = f"side-by-side {args.size}"
     lines = [f"<!-- {marker} -->",
              f"### Side by side with the original's code: {size.pixels}x{size.pixels}, {size.describe()[:40]}..., "
-             f"{args.frames} frames, {args.steps} steps {args.pack_args}".rstrip(), "",
+             f"{args.frames} frames, {args.steps} steps", "",
              f"`{command}`, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. Fresh process per run, "
              "one torch thread each, decode included (both decode with the same small diffusers VAE); peak RSS is "
              "each process's VmHWM (loading included). Load average (1/5/15 min) before each run in the table.", "",
@@ -132,13 +146,14 @@ def section(args: argparse.Namespace, rows: list[dict], best: dict, command: str
         else:
             lines.append(f"| {i} | {r['side']} | {r['s_per_frame_step']:.4f} | "
                          f"{r['s_per_frame_step_without_decode']:.4f} | {r['peak_rss_mib']:.0f} | {r['load_before']} |")
-    if "speed_ratio" in best:
-        speed, memory = best["speed_ratio"], best["memory_ratio"]
-        lines += ["", f"Fastest of each: original {best['original']['s_per_frame_step']:.4f}, pack "
-                      f"{best['pack']['s_per_frame_step']:.4f} s per frame-step: **original ÷ pack {speed:.3f}** "
+    best = found["best"]
+    for side, ratio in found["ratios"].items():
+        speed, memory = ratio["speed"], ratio["memory"]
+        lines += ["", f"`{side}`, fastest of each: original {best['original']['s_per_frame_step']:.4f}, pack "
+                      f"{best[side]['s_per_frame_step']:.4f} s per frame-step: **original ÷ pack {speed:.3f}** "
                       f"({'PASS' if speed >= SPEED_TARGET else 'MISS'} ≥ {SPEED_TARGET}; without the decode "
-                      f"{best['speed_ratio_without_decode']:.3f}). Peak RSS: original "
-                      f"{best['original']['peak_rss_mib']:.0f}, pack {best['pack']['peak_rss_mib']:.0f} MiB: "
+                      f"{ratio['speed_without_decode']:.3f}). Peak RSS: original "
+                      f"{best['original']['peak_rss_mib']:.0f}, pack {best[side]['peak_rss_mib']:.0f} MiB: "
                       f"**pack ÷ original {memory:.3f}** ({'PASS' if memory <= 1.0 else 'MISS'} ≤ 1)."]
     return "\n".join(lines) + f"\n<!-- end {marker} -->\n"
 
@@ -159,16 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     command = "python3 scripts/host.py run -- python bench/side_by_side.py " + " ".join(sys.argv[1:])
     rows = measure(args)
-    best = summary(rows)
-    text = section(args, rows, best, command.strip())
+    found = summary(rows)
+    text = section(args, rows, found, command.strip())
     print(text, flush=True)
     if args.output:
         write_section(Path(args.output), text)
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "best": best, "command": command, "size": args.size,
+        Path(args.json).write_text(json.dumps({"rows": rows, **found, "command": command, "size": args.size,
                                                "frames": args.frames, "steps": args.steps}, indent=1),
                                    encoding="utf-8")
-    return 0 if "speed_ratio" in best else 1
+    return 0 if found["ratios"] else 1
 
 
 if __name__ == "__main__":
