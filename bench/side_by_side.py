@@ -41,6 +41,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                              "e.g. '--dtype bf16'); each is measured against the same original runs")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"), help="'' = don't write")
     parser.add_argument("--json", default="", help="also write every raw measurement to this file")
+    parser.add_argument("--render", default="", metavar="JSON",
+                        help="measure nothing: write the section from an earlier --json file (e.g. a stopped run)")
     return parser.parse_args(argv)
 
 
@@ -92,7 +94,15 @@ def commands(args: argparse.Namespace, python: Path, weights: Path) -> dict[str,
     return plan
 
 
-def measure(args: argparse.Namespace) -> list[dict]:
+def save(args: argparse.Namespace, rows: list[dict], command: str) -> None:
+    """The raw runs so far (written after each run, so a stopped run keeps what it measured)."""
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, **summary(rows), "command": command, "size": args.size,
+                                               "frames": args.frames, "steps": args.steps}, indent=1),
+                                   encoding="utf-8")
+
+
+def measure(args: argparse.Namespace, command: str) -> list[dict]:
     python = ensure_original_env()
     weights = weights_for(python, args.size, args.original)
     plan = commands(args, python, weights)
@@ -105,6 +115,7 @@ def measure(args: argparse.Namespace) -> list[dict]:
             shown = row.get("error") or f"{row['s_per_frame_step']:.4f} s/frame-step, {row['peak_rss_mib']:.0f} MiB"
             print(f"[side-by-side] {repeat + 1}/{args.repeats} {side:16s} {shown} (load {before})", flush=True)
             rows.append(row)
+            save(args, rows, command)
     return rows
 
 
@@ -173,16 +184,16 @@ def write_section(path: Path, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     command = "python3 scripts/host.py run -- python bench/side_by_side.py " + " ".join(sys.argv[1:])
-    rows = measure(args)
+    if args.render:
+        data = json.loads(Path(args.render).read_text(encoding="utf-8"))
+        rows, command = data["rows"], data["command"]
+    else:
+        rows = measure(args, command)
     found = summary(rows)
     text = section(args, rows, found, command.strip())
     print(text, flush=True)
     if args.output:
         write_section(Path(args.output), text)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, **found, "command": command, "size": args.size,
-                                               "frames": args.frames, "steps": args.steps}, indent=1),
-                                   encoding="utf-8")
     return 0 if found["ratios"] else 1
 
 

@@ -30,6 +30,7 @@ import torch
 
 from ..errors import MagicAnimateError
 from ..frame_contract import frame_layout
+from ..fusion.attention_choice import OVERRIDE_KEY, cpu_attention_override
 from .blocks import BlockKey
 from .loading import AppearanceEncoder
 
@@ -107,7 +108,9 @@ def record_write_side(unet: torch.nn.Module, order: list[BlockKey], x: torch.Ten
     Inference detaches them; training keeps their gradients so the encoder learns.
     """
     writer = _WriteSide(order, detach)
-    options: dict[str, Any] = {"patches": {"attn1_patch": [writer]}, "cond_or_uncond": [0]}
+    # the sampler's CPU attention choice (SDPA where ComfyUI would run sub-quadratic) for the encoder's own UNet too
+    options: dict[str, Any] = {"patches": {"attn1_patch": [writer]}, "cond_or_uncond": [0],
+                               OVERRIDE_KEY: cpu_attention_override}
     try:
         unet(x, timesteps=timesteps, context=context, transformer_options=options)
     except _WriteComplete:
