@@ -141,13 +141,12 @@ def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     _import_original(args.original)
     from diffusers import AutoencoderKL, DDIMScheduler
-    from omegaconf import OmegaConf
-    from transformers import CLIPTextModel, CLIPTokenizer
-
     from magicanimate.models.appearance_encoder import AppearanceEncoderModel
     from magicanimate.models.controlnet import ControlNetModel
     from magicanimate.models.unet_controlnet import UNet3DConditionModel
     from magicanimate.pipelines.pipeline_animation import AnimationPipeline
+    from omegaconf import OmegaConf
+    from transformers import CLIPTextModel, CLIPTokenizer
 
     weights = Path(args.weights)
     inference = OmegaConf.load(Path(args.original) / INFERENCE_YAML)
@@ -161,9 +160,10 @@ def run(args: argparse.Namespace) -> dict:
         assert not unexpected, unexpected[:3]
         del motion
         encoder = AppearanceEncoderModel.from_pretrained(str(weights / "MagicAnimate" / "appearance_encoder"))
+        tokenizer = CLIPTokenizer.from_pretrained(args.tokenizer, model_max_length=77)
         pipeline = AnimationPipeline(
             vae=AutoencoderKL.from_pretrained(args.vae), text_encoder=CLIPTextModel.from_pretrained(
-                str(weights / "text_encoder")), tokenizer=CLIPTokenizer.from_pretrained(args.tokenizer, model_max_length=77), unet=unet,
+                str(weights / "text_encoder")), tokenizer=tokenizer, unet=unet,
             controlnet=ControlNetModel.from_pretrained(str(weights / "MagicAnimate" / "densepose_controlnet")),
             scheduler=DDIMScheduler(**OmegaConf.to_container(inference.noise_scheduler_kwargs)))
         load_s = time.perf_counter() - started
@@ -188,7 +188,8 @@ def run(args: argparse.Namespace) -> dict:
         profile = None
         start = time.perf_counter()
         if args.profile:
-            from torch.profiler import ProfilerActivity, profile as torch_profile
+            from torch.profiler import ProfilerActivity
+            from torch.profiler import profile as torch_profile
 
             with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
                 video = pipeline(**call).videos
