@@ -14,6 +14,7 @@ import argparse
 import datetime
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -183,7 +184,7 @@ def write_section(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    command = "python3 scripts/host.py run -- python bench/side_by_side.py " + " ".join(sys.argv[1:])
+    command = "python3 scripts/host.py run -- python bench/side_by_side.py " + shlex.join(sys.argv[1:])
     if args.render:
         data = json.loads(Path(args.render).read_text(encoding="utf-8"))
         rows, command = data["rows"], data["command"]
