@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -36,8 +37,11 @@ class FileKind:
         return CheckpointError(f"MagicAnimate {self.name}: {message}")
 
 
-def read_state_dict(path: str, kind: FileKind) -> dict[str, torch.Tensor]:
-    """Tensors of the checkpoint at ``path`` (CPU), wrappers removed; ``kind`` says what the file should be."""
+def read_state_dict(path: str, kind: FileKind, mmap: bool = False) -> dict[str, torch.Tensor]:
+    """Tensors of the checkpoint at ``path`` (CPU), wrappers removed; ``kind`` says what the file should be.
+
+    ``mmap``: a zip-format pickle is memory-mapped (still weights-only), so tensors the caller drops are never read
+    into memory; other files are read whole as without it."""
     name = os.path.basename(path)
     if not os.path.isfile(path):
         raise kind.error(f"the file '{path}' does not exist; put the {kind.name} file ({kind.expected}) in "
@@ -47,7 +51,10 @@ def read_state_dict(path: str, kind: FileKind) -> dict[str, torch.Tensor]:
         raise kind.error(f"the file '{name}' is empty (0 bytes): the download or copy did not finish; download it "
                          f"again ({kind.expected}).")
     try:
-        loaded = comfy.utils.load_torch_file(path, safe_load=True)
+        if mmap and not path.lower().endswith((".safetensors", ".sft")) and zipfile.is_zipfile(path):
+            loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        else:
+            loaded = comfy.utils.load_torch_file(path, safe_load=True)
     except Exception as exc:  # noqa: BLE001 - every reader error becomes one clear message
         raise kind.error(f"the file '{name}' ({size} bytes) could not be read as a checkpoint "
                          f"({read_error_reason(exc)}); it is truncated, corrupt or not a PyTorch/safetensors "

@@ -57,6 +57,11 @@ CHECKPOINT_AS_ENCODER = declare(
     "encoder; its UNet is used as the encoder. Pick MagicAnimate/appearance_encoder/"
     "diffusion_pytorch_model.safetensors for MagicAnimate's results.")
 
+TEMPORAL_SPATIAL_UNUSED = declare(
+    "temporal_spatial_unused", "Load MagicAnimate Temporal Attention",
+    "MagicAnimate temporal attention: {count} spatial UNet weights in this file are not used: the UNet comes from "
+    "your checkpoint (only the file's {kept} motion-module weights are loaded).")
+
 CONTEXT_HANDLER_REPLACED = declare(
     "context_handler_replaced", "MagicAnimate Fusion Sampler",
     "MagicAnimate fusion: the model already had a context handler (e.g. from core's Context Windows node); the "

@@ -6,7 +6,9 @@ from comfy_api.latest import io
 
 from ..magic_core.model_kinds import TEMPORAL
 from ..magic_core.model_paths import model_file_names_of_kind, model_file_path
+from ..magic_core.notices import NoticeBoard
 from ..magic_core.temporal import TemporalWeights, apply_temporal_attention, load_temporal_file
+from .notice_output import notice_output
 
 TemporalAttention = io.Custom("MAGICANIMATE_TEMPORAL")
 
@@ -19,7 +21,8 @@ class MagicAnimateTemporalAttentionLoader(io.ComfyNode):
             display_name="Load MagicAnimate Temporal Attention",
             category="MagicAnimate",
             description="Loads MagicAnimate's temporal attention (or an AnimateDiff SD1.5 motion module) and "
-                        "checks every key and shape.",
+                        "checks every key and shape. Only the motion modules are read: the release's file also "
+                        "holds a whole spatial UNet, which your checkpoint's UNet replaces.",
             inputs=[
                 io.Combo.Input("model_name", options=model_file_names_of_kind(TEMPORAL),
                                tooltip="File in models/magicanimate, normally "
@@ -33,7 +36,8 @@ class MagicAnimateTemporalAttentionLoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, model_name: str) -> io.NodeOutput:
-        return io.NodeOutput(load_temporal_file(model_file_path(model_name)))
+        board = NoticeBoard()
+        return notice_output(load_temporal_file(model_file_path(model_name), notices=board), board=board)
 
 
 class MagicAnimateApplyTemporalAttention(io.ComfyNode):

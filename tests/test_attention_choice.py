@@ -6,8 +6,8 @@ import comfy.ldm.modules.attention as attention
 import torch
 from harness.tiny_models import tiny_sd15_patcher
 
+from magic_core.attention_choice import MIN_TOKENS, cpu_attention_override
 from magic_core.call_options import ATTENTION_OVERRIDE
-from magic_core.fusion.attention_choice import MIN_TOKENS, cpu_attention_override
 from magic_core.fusion.sampler import fusion_model
 from magic_core.fusion.windows import FusionSettings
 

@@ -29,6 +29,7 @@ import comfy.model_management
 import torch
 
 from .. import call_options
+from ..attention_choice import cpu_attention_override
 from ..call_options import COND
 from ..errors import MagicAnimateError
 from ..frame_contract import frame_layout
@@ -112,6 +113,8 @@ def record_write_side(unet: torch.nn.Module, order: list[BlockKey], x: torch.Ten
     options: dict[str, Any] = {}
     call_options.add_patch(options, "attn1_patch", writer)
     call_options.set_chunks(options, [COND])
+    # the sampler's CPU attention choice (SDPA where ComfyUI would run sub-quadratic) for the encoder's own UNet too
+    call_options.set_attention_override(options, cpu_attention_override)
     try:
         unet(x, timesteps=timesteps, context=context, transformer_options=options)
     except _WriteComplete:

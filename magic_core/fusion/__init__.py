@@ -2,8 +2,8 @@
 
 ``windows`` (the window schedules), ``weights`` (how overlaps are averaged, ``FUSE_WEIGHTS``), ``context``
 (ComfyUI's context handler running the windows), ``batching`` (several windows in one model call), ``devices``
-(a step's windows over MultiGPU clones), ``attention_choice`` (the CPU attention kernel), ``beta_schedule`` (the
-original's noise schedule), ``noise`` (the starting noise), ``sampler`` (the entry point).
+(a step's windows over MultiGPU clones), ``beta_schedule`` (the original's noise schedule), ``noise`` (the
+starting noise), ``sampler`` (the entry point).
 """
 from .beta_schedule import BETA_SCHEDULES, MAGICANIMATE_BETA, apply_beta_schedule
 from .noise import NOISE_INDEPENDENT, NOISE_MODES, NOISE_SHARED

@@ -20,9 +20,9 @@ import comfy.model_patcher
 import comfy.patcher_extension
 import torch
 
+from ..attention_choice import choose_attention
 from ..call_options import open_evaluation, sample_sigmas, window_state_kept
 from ..notices import CONTEXT_HANDLER_REPLACED, NoticeBoard, warn
-from .attention_choice import choose_attention
 from .batching import largest_call_frames, run_window_batch, window_batches
 from .devices import device_clones, run_on_devices, single_device_options
 from .weights import window_weights

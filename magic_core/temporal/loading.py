@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..checkpoints import FileKind, read_state_dict, strip_prefixes
+from ..notices import TEMPORAL_SPATIAL_UNUSED, NoticeBoard, warn
 from .module import GROUPS, HEADS, sinusoidal_encoding
 
 PREFIXES = ("module.", "unet.", "model.diffusion_model.")
@@ -36,6 +37,7 @@ class TemporalWeights:
     widths: dict[str, int]
     max_frames: int
     variant: str
+    unused_spatial: int = 0  # the file's other (spatial UNet) weights, left unread (the release holds 686)
     built: dict = field(default_factory=dict, repr=False, compare=False)  # cache of built ModelPatchers
 
     @property
@@ -74,11 +76,18 @@ def expected_shapes(channels: int, max_frames: int) -> dict[str, tuple[int, ...]
     return shapes
 
 
-def load_temporal_file(path: str) -> TemporalWeights:
-    """Read, check and describe the temporal attention file at ``path``."""
+def load_temporal_file(path: str, notices: NoticeBoard | None = None) -> TemporalWeights:
+    """Read, check and describe the temporal attention file at ``path``.
+
+    The file is memory-mapped and only its motion-module tensors are read: the release's file is the whole UNet3D
+    (560 motion-module and 686 spatial UNet tensors), whose spatial part the checkpoint's UNet replaces; that is
+    said once on ``notices``."""
     name = os.path.basename(path)
-    raw = strip_prefixes(read_state_dict(path, TEMPORAL_FILE), PREFIXES)
-    return check_temporal_state_dict(raw, name)
+    raw = strip_prefixes(read_state_dict(path, TEMPORAL_FILE, mmap=True), PREFIXES)
+    weights = check_temporal_state_dict(raw, name)
+    if weights.unused_spatial:
+        warn(notices, TEMPORAL_SPATIAL_UNUSED, count=weights.unused_spatial, kept=len(weights.state_dict))
+    return weights
 
 
 def check_temporal_state_dict(raw: Mapping[str, torch.Tensor], name: str) -> TemporalWeights:
@@ -129,7 +138,7 @@ def check_temporal_state_dict(raw: Mapping[str, torch.Tensor], name: str) -> Tem
                               f"e.g. {_few(unused)}; it is a different motion module design.")
     variant = (f"{'AnimateDiff v2/v3 layout (mid block)' if mid else 'MagicAnimate / AnimateDiff v1 layout'}, "
                f"{max_frames}-frame positional encoding")
-    return TemporalWeights(name, state_dict, widths, max_frames, variant)
+    return TemporalWeights(name, state_dict, widths, max_frames, variant, unused_spatial=len(raw) - len(motion))
 
 
 def _width(motion: Mapping[str, torch.Tensor], slot: str, name: str) -> int:

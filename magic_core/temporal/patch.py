@@ -122,8 +122,9 @@ def _build_patcher(weights: TemporalWeights, weight_dtype: torch.dtype, compute_
                    load_device: torch.device, offload_device: torch.device, **_: Any) -> ModelPatcher:
     """A new ModelPatcher of the motion modules; also the factory of ComfyUI's MultiGPU deep clones (0.22+)."""
     ops = comfy.ops.manual_cast if compute_dtype is not None else comfy.ops.disable_weight_init
-    modules = MotionModuleSet(weights.widths, weights.max_frames, ops, dtype=weight_dtype)
-    modules.load_state_dict(weights.state_dict, strict=True)
+    modules = MotionModuleSet(weights.widths, weights.max_frames, ops, dtype=weight_dtype).requires_grad_(False)
+    # assign: in the file's dtype the modules use the loaded (memory-mapped) tensors themselves, not a second copy
+    modules.load_state_dict({k: v.to(weight_dtype) for k, v in weights.state_dict.items()}, strict=True, assign=True)
     patcher = ModelPatcher(modules, load_device=load_device, offload_device=offload_device)
     patcher.cached_patcher_init = (_build_patcher, (weights, weight_dtype, compute_dtype, load_device,
                                                     offload_device))

@@ -19,7 +19,7 @@ from typing import Any
 import comfy.ldm.modules.attention as attention
 import comfy.model_patcher
 
-from ..call_options import attention_override, set_attention_override
+from .call_options import attention_override, set_attention_override
 
 MIN_TOKENS = 256  # below this the kernels differ little (1.3x at 64 tokens) and the tiny test models keep core's bits
 
