@@ -16,8 +16,7 @@ import torch
 
 from ..image_batch import check_frames
 from ..notices import ALIGN_NO_PERSON, NoticeBoard, warn
-from .labels import decode_labels
-from .render import render_labels
+from .codec import decode_labels, render_labels
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import math
 import torch
 
 from ..errors import MagicAnimateError
-from .palette import colorize_parts
+from .codec import render_labels
 
 MOTIONS = ("walk", "wave", "turn")
 
@@ -100,4 +100,4 @@ def _capsule_mask(xs: torch.Tensor, ys: torch.Tensor, a: tuple[float, float], b:
 
 def render_synthetic_motion(width: int, height: int, frame_count: int, motion: str, seed: int) -> torch.Tensor:
     """DensePose-style renderings of a simple moving figure, deterministic per seed."""
-    return colorize_parts(render_part_indices(width, height, frame_count, motion, seed))
+    return render_labels(render_part_indices(width, height, frame_count, motion, seed))
