@@ -122,14 +122,18 @@ class MagicAnimateAlignMotion(io.ComfyNode):
             display_name="MagicAnimate Align Motion",
             category="MagicAnimate",
             description="Moves and scales the driver's DensePose (one transform for the whole video) so that "
-                        "its body lands on the reference person's; the output has the reference's size.",
+                        "its body lands on the reference person's, or retargets it part by part to the reference's "
+                        "body proportions; the output has the reference's size.",
             inputs=[
                 io.Image.Input("motion", tooltip="The driver's DensePose frames."),
                 io.Image.Input("reference_densepose",
                                tooltip="MagicAnimate DensePose Estimator's output on the reference photo."),
                 io.Combo.Input("mode", options=list(ALIGN_MODES), default="scale_and_position",
                                tooltip="scale_and_position: match the body height and put the feet's centre on "
-                                       "the reference's; position: move only; off: the motion unchanged."),
+                                       "the reference's; position: move only; off: the motion unchanged; "
+                                       "retarget: redraw each body part with the reference's lengths and widths "
+                                       "(the driver's joint angles kept), feet on the reference's (needs a "
+                                       "reference showing the body head to feet, else scale_and_position)."),
             ],
             outputs=[io.Image.Output("aligned_motion", display_name="motion",
                                      tooltip="The aligned DensePose frames (the reference's size).")],
