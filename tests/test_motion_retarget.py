@@ -9,18 +9,13 @@ import pytest
 import torch
 from scipy import ndimage
 
-from magic_core.motion import align_motion, decode_labels, render_labels, render_part_indices
+from harness.retarget_figures import overlaps_another_part, retarget_figures
+
+from magic_core.motion import align_motion, decode_labels, render_labels
 from magic_core.motion.body_parts import PARTS
 from magic_core.notices import NoticeBoard
 
 pytestmark = pytest.mark.slow  # three 8-frame retargets at 288 px (about 10 s each on a quiet core)
-
-LIMBS = ("upper arm", "lower arm", "upper leg", "lower leg")
-DRIVER = {"head": (0.9, 0.9), **{f"{s} {p}": (1.2, 0.8) for s in ("left", "right") for p in LIMBS}}
-REFERENCE = {"torso": (1.15, 1.3), "head": (1.1, 1.15),
-             **{f"{s} {p}": (0.9, 1.25) for s in ("left", "right") for p in LIMBS},
-             **{f"{s} {p}": (1.2, 1.15) for s in ("left", "right") for p in ("hand", "foot")}}
-
 
 def measure(labels: np.ndarray, ids: tuple[int, ...]) -> tuple[float, float, float] | None:
     """(length, width, axis angle in degrees mod 180) of a part: its pixels' principal axes (sqrt(12) sigma)."""
@@ -40,25 +35,13 @@ def enclosed_holes(labels: np.ndarray) -> list[int]:
     return [int((regions == i).sum()) for i in range(1, count + 1) if i not in edge]
 
 
-def overlaps_another_part(labels: np.ndarray, name: str) -> bool:
-    """Whether the part touches a part other than its parent and children: then its visible size depends on how
-    the two overlap, not on the proportions alone, and it is not measured in that frame."""
-    near = {name, PARTS[name][1]} | {n for n, (_, parent) in PARTS.items() if parent == name}
-    grown = ndimage.binary_dilation(np.isin(labels, PARTS[name][0]))
-    others = [i for n, (ids, _) in PARTS.items() if n not in near for i in ids]
-    return bool(np.isin(labels[grown], others).any())
-
-
 @pytest.fixture(scope="module", params=[("walk", 3), ("walk", 0), ("wave", 1)])
 def retargeted(request):
     motion, seed = request.param
-    driver = render_part_indices(288, 288, 8, motion, seed, DRIVER)
-    truth = render_part_indices(220, 240, 24, motion, seed, REFERENCE)
-    # The reference photo: the reference body in a frame where every part is in full view.
-    photo = next(f for f in range(24) if not any(overlaps_another_part(truth[f].numpy(), n) for n in PARTS))
+    driver, truth, photo = retarget_figures(motion, seed)
     board = NoticeBoard()
-    out = align_motion(render_labels(driver), render_labels(truth[photo:photo + 1]), mode="retarget", notices=board)
-    return motion, driver.numpy(), truth[:8].numpy(), out, board
+    out = align_motion(render_labels(driver), render_labels(photo), mode="retarget", notices=board)
+    return motion, driver.numpy(), truth.numpy(), out, board
 
 
 def worst_errors(motion: str, driver: np.ndarray, truth: np.ndarray, out: torch.Tensor) -> dict[str, float]:
