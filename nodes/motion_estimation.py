@@ -76,8 +76,8 @@ class MagicAnimateDensePoseEstimator(io.ComfyNode):
                                       "removal, or painted), one frame (picks in the first frame, then follows) "
                                       "or one per frame."),
             ],
-            outputs=[io.Image.Output("densepose", tooltip="DensePose frames, same count as the input (its size, or "
-                                                                   "the detection size with output_size = detection).")],
+            outputs=[io.Image.Output("densepose", tooltip="DensePose frames, same count as the input (its size, "
+                                                          "or the detection size with output_size = detection).")],
         )
 
     @classmethod

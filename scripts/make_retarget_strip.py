@@ -34,7 +34,8 @@ def main() -> int:
     torch.set_num_threads(1)
     driver, _, photo = retarget_figures("walk", 3, frames=1)
     aligned = align_motion(render_labels(driver), render_labels(photo), mode="retarget")[0]
-    panels = [("driver", render_person(driver, person_palette(11))[0]), ("driver's DensePose", render_labels(driver[0])),
+    panels = [("driver", render_person(driver, person_palette(11))[0]),
+              ("driver's DensePose", render_labels(driver[0])),
               ("retargeted DensePose", aligned), ("reference", render_person(photo, person_palette(12))[0])]
     height = 240
     strip = []
@@ -45,7 +46,7 @@ def main() -> int:
     canvas = Image.fromarray((torch.cat(strip, dim=1) * 255).round().to(torch.uint8).numpy())
     draw = ImageDraw.Draw(canvas)
     x = 0
-    for (title, _), image in zip(panels, strip):
+    for (title, _), image in zip(panels, strip, strict=True):
         draw.text((x + 6, 6), title, fill=(255, 255, 255))
         x += image.shape[1]
     OUT.parent.mkdir(exist_ok=True)

@@ -7,9 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
-
 from harness.retarget_figures import overlaps_another_part, retarget_figures
+from scipy import ndimage
 
 from magic_core.motion import align_motion, decode_labels, render_labels
 from magic_core.motion.body_parts import PARTS
@@ -95,7 +94,7 @@ def test_no_hole_inside_the_figure_and_exact_palette_colours(retargeted):
     labels = decode_labels(out).long()
     assert torch.equal(out, render_labels(labels))
     checked = 0
-    for frame, drv in zip(labels.numpy(), driver):
+    for frame, drv in zip(labels.numpy(), driver, strict=True):
         if max(enclosed_holes(drv), default=0) <= 1:   # the driver's own holes (legs crossing) may stay
             checked += 1
             assert max(enclosed_holes(frame), default=0) <= 1, enclosed_holes(frame)

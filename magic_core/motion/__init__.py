@@ -10,7 +10,8 @@ from .prepare import FIT_MODES, fit_frames, output_fps, prepare_motion, select_f
 from .smooth import smooth_motion
 from .synthetic import MOTIONS, render_part_indices, render_synthetic_motion
 
-__all__ = ["ALIGN_MODES", "COLORMAPS", "DENSEPOSE_BACKGROUND", "DensePoseModel", "FIT_MODES", "MOTIONS", "OUTPUT_SIZES", "PERSON_MODES",
+__all__ = ["ALIGN_MODES", "COLORMAPS", "DENSEPOSE_BACKGROUND", "DensePoseModel", "FIT_MODES", "MOTIONS",
+           "OUTPUT_SIZES", "PERSON_MODES",
            "PARULA_COLORS", "PART_COLORS", "align_motion", "apply_colormap", "check_colormap",
            "decode_labels", "estimate_densepose", "fit_frames", "load_densepose_model", "measure_colormap",
            "output_fps", "parula_to_viridis", "prepare_motion", "render_labels", "render_part_indices",

@@ -62,7 +62,7 @@ def close_gaps(labels: torch.Tensor, driver: torch.Tensor, area_ratio: float) ->
 
 def _anchor_shift(labels: torch.Tensor, transforms: list[dict], ref_bottom: tuple[float, float]) -> torch.Tensor:
     boxes = []
-    for frame, tr in zip(labels, transforms):
+    for frame, tr in zip(labels, transforms, strict=False):
         masks = part_masks(frame)
         pts = [tr[n](torch.stack(torch.nonzero(masks[n], as_tuple=True)[::-1], 1).double() + 0.5)
                for n in tr]
@@ -100,7 +100,7 @@ def retarget_motion(labels: torch.Tensor, ref_labels: torch.Tensor, height_ratio
     transforms = [part_transforms(pose, scales, height_ratio) for pose in poses]
     shift = _anchor_shift(labels, transforms, ref_bottom)
     out = torch.stack([close_gaps(draw_frame(frame, pose, tr, shift, height, width), frame, height_ratio ** 2)
-                       for frame, pose, tr in zip(labels, poses, transforms)])
+                       for frame, pose, tr in zip(labels, poses, transforms, strict=True)])
     ratios = [s[0] for s in scales.values()] or [height_ratio]
     log.info("MagicAnimate align motion (retarget): part scales %s", {n: tuple(round(v, 3) for v in s)
                                                                      for n, s in scales.items()})

@@ -2,11 +2,11 @@
 
 The 24 fine labels group into 14 parts (front and back labels together). Each part hangs from its parent at a
 joint (torso first, then outwards). In a frame, a part's joint is the mean of its pixels that touch the parent's
-(or, with no contact, the end of its long axis nearest the torso); its axis is its long axis, pointing away from the joint
-(for a roundish part: from the joint to its centroid; the torso's points to the head); its length and width are ``sqrt(12)`` times the standard
-deviation of its pixel centres along and across the axis (exact for a filled rectangle, and proportional for any
-shape, so ratios are sub-pixel accurate). A part that touches another part than its parent and children is not
-``clear``: some of it may be hidden, so its visible size is not its own.
+(or, with no contact, the end of its long axis nearest the torso); its axis is its long axis, pointing away from
+the joint (for a roundish part: from the joint to its centroid; the torso's points to the head); its length and
+width are ``sqrt(12)`` times the standard deviation of its pixel centres along and across the axis (exact for a
+filled rectangle, and proportional for any shape, so ratios are sub-pixel accurate). A part that touches another
+part than its parent and children is not ``clear``: some of it may be hidden, so its visible size is not its own.
 """
 from __future__ import annotations
 

@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 
 
-
 def detection_labels(coarse: torch.Tensor, fine: torch.Tensor, width: int, height: int) -> torch.Tensor:
     """``[h, w]`` int64 part labels (0..24) of one detection's logits ``[2, S, S]`` / ``[25, S, S]``."""
     size = (height, width)

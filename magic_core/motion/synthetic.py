@@ -68,7 +68,8 @@ _BONES = (
     ("l_ankle", "l_toe", "left foot"), ("r_hip", "r_knee", "right upper leg"), ("r_knee", "r_ankle", "right lower leg"),
     ("r_ankle", "r_toe", "right foot"),
 )
-_PART_NAMES = {1: "torso", 2: "torso", 23: "head", 24: "head", 15: "left upper arm", 19: "left lower arm", 4: "left hand",
+_PART_NAMES = {1: "torso", 2: "torso", 23: "head", 24: "head", 15: "left upper arm", 19: "left lower arm",
+               4: "left hand",
                16: "right upper arm", 20: "right lower arm", 3: "right hand", 8: "left upper leg",
                12: "left lower leg", 5: "left foot", 7: "right upper leg", 11: "right lower leg", 6: "right foot"}
 
