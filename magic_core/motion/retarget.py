@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .body_parts import PARTS, PartPose, measure_frame, mirror, part_masks
+from .body_parts import PARTS, PartPose, mirror, part_masks
 
 FIRST_FRAMES = 8
 DRAW_ORDER = ("right upper leg", "left upper leg", "right lower leg", "left lower leg", "right foot", "left foot",
@@ -133,7 +133,3 @@ def draw_frame(labels: torch.Tensor, pose: dict[str, PartPose], transforms: dict
         hidden[y0:y1, x0:x1] = torch.where(covered & (region == 0), main_label, region)
     return torch.where(canvas > 0, canvas, hidden)
 
-
-def retarget_poses(labels: torch.Tensor) -> list[dict[str, PartPose]]:
-    """Every frame's part poses."""
-    return [measure_frame(frame) for frame in labels]
