@@ -87,7 +87,7 @@ def retarget_motion(labels: torch.Tensor, ref_labels: torch.Tensor, height_ratio
         warn(notices, RETARGET_FALLBACK, needed=gap, what="reference_densepose", shown=shown)
         return None
     poses = [measure_frame(frame) for frame in labels]
-    driver = measure_driver(poses)
+    driver = measure_driver(poses, ref_pose)
     reference = reference_sizes(ref_pose)
     scales, unmeasured = {}, []
     for name, (length, wid) in driver.items():

@@ -11,6 +11,7 @@ so no hole opens where the hiding part moved away.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +19,7 @@ import torch
 from .body_parts import PARTS, PartPose, mirror, part_masks
 
 FIRST_FRAMES = 8
+BEND_TOLERANCE = 3.0  # degrees
 DRAW_ORDER = ("right upper leg", "left upper leg", "right lower leg", "left lower leg", "right foot", "left foot",
               "torso", "head", "right upper arm", "left upper arm", "right lower arm", "left lower arm",
               "right hand", "left hand")
@@ -36,18 +38,62 @@ class Affine:
         return (y - self.offset) @ torch.linalg.inv(self.matrix).T
 
 
-def measure_driver(poses: list[dict[str, PartPose]]) -> dict[str, tuple[float, float]]:
+def bends(pose: dict[str, PartPose], name: str) -> dict[tuple[str, str], float]:
+    """The signed angles (degrees) at the joints along ``name``'s chain from the torso and between each child and
+    ``name``: the bends that decide how much of the part its neighbours cover and, along the chain, how the limb
+    turns out of the picture (a foreshortened forearm and hand go with a bent-up arm)."""
+    out = {}
+    chain = [(PARTS[name][1], name)]
+    while chain[-1][0] is not None:
+        chain.append((PARTS[chain[-1][0]][1], chain[-1][0]))
+    children = [n for n, (_, parent) in PARTS.items() if parent == name]
+    for a, b in chain + [(name, c) for c in children]:
+        if a in pose and b in pose:
+            u, v = pose[a].axis, pose[b].axis
+            out[(a, b)] = math.degrees(math.atan2(float(u[0] * v[1] - u[1] * v[0]), float(u @ v)))
+    return out
+
+
+def _pose_distance(driver: dict[tuple[str, str], float], reference: dict[tuple[str, str], float]) -> float:
+    shared = driver.keys() & reference.keys()
+    return sum(abs((driver[k] - reference[k] + 180) % 360 - 180) for k in shared) if shared else 0.0
+
+
+def measure_driver(poses: list[dict[str, PartPose]], ref_pose: dict[str, PartPose]) -> dict[str, tuple[float, float]]:
     """Median (length, width) per part over the first `FIRST_FRAMES` frames showing the most parts (the frames
-    where the part is clear; if it never is, its mirror part's clear frames; else all)."""
+    where the part is clear; if it never is, its mirror part's clear frames; else all), of those frames where the
+    part's joint bends are closest to the reference's (within `BEND_TOLERANCE` degrees of the closest): how much
+    of a part shows depends on how its neighbours overlap it, so it is measured in the pose it is measured in on
+    the reference."""
     most = max(len(p) for p in poses)
     chosen = [p for p in poses if len(p) == most][:FIRST_FRAMES]
     sizes: dict[str, tuple[float, float]] = {}
     for name in PARTS:
-        clear = lambda part: [(p[part].length, p[part].width) for p in chosen if part in p and p[part].clear]  # noqa: E731
-        seen = clear(name) or clear(mirror(name)) or [(p[name].length, p[name].width) for p in chosen if name in p]
-        if seen and any(name in p for p in poses):
-            sizes[name] = tuple(torch.tensor(seen, dtype=torch.float64).median(dim=0).values.tolist())
+        if not any(name in p for p in poses):
+            continue
+        want = _reference_bends(ref_pose, name)
+        for part, frames in ((name, [p for p in chosen if name in p and p[name].clear]),
+                             (mirror(name), [p for p in chosen if mirror(name) in p and p[mirror(name)].clear]),
+                             (name, [p for p in chosen if name in p])):
+            if frames:
+                break
+        if not frames:
+            continue
+        flip = -1.0 if part != name else 1.0
+        gaps = [_pose_distance({(mirror(a), mirror(b)) if flip < 0 else (a, b): flip * v
+                                for (a, b), v in bends(p, part).items()}, want) for p in frames]
+        best = min(gaps)
+        seen = [(p[part].length, p[part].width) for p, g in zip(frames, gaps, strict=True) if g <= best + BEND_TOLERANCE]
+        sizes[name] = tuple(torch.tensor(seen, dtype=torch.float64).median(dim=0).values.tolist())
     return sizes
+
+
+def _reference_bends(pose: dict[str, PartPose], name: str) -> dict[tuple[str, str], float]:
+    """The bends of the reference part whose size `reference_sizes` takes (its mirror's, mirrored, if it is)."""
+    p, twin = pose.get(name), pose.get(mirror(name))
+    if p is not None and not p.clear and twin is not None and twin.clear:
+        return {(mirror(a), mirror(b)): -v for (a, b), v in bends(pose, mirror(name)).items()}
+    return bends(pose, name)
 
 
 def reference_sizes(pose: dict[str, PartPose]) -> dict[str, tuple[float, float]]:
@@ -94,6 +140,23 @@ def _outline(mask: torch.Tensor, pose: PartPose) -> tuple[torch.Tensor, torch.Te
     return lo, hi, start
 
 
+def _bilinear(mask: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """``mask`` (0/1, outside 0) interpolated bilinearly at pixel coordinates ``points`` [N, 2]: a part's outline
+    resampled smoothly (nearest sampling would put the source's pixel steps into the scaled part's edges)."""
+    h, w = mask.shape
+    f = points - 0.5
+    base = f.floor()
+    t = f - base
+    x0, y0 = base[:, 0].long(), base[:, 1].long()
+    value = torch.zeros(points.shape[0], dtype=torch.float64)
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        x, y = x0 + dx, y0 + dy
+        inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        weight = (t[:, 0] if dx else 1 - t[:, 0]) * (t[:, 1] if dy else 1 - t[:, 1])
+        value += weight * (mask[y.clamp(0, h - 1), x.clamp(0, w - 1)] & inside).double()
+    return value
+
+
 def draw_frame(labels: torch.Tensor, pose: dict[str, PartPose], transforms: dict[str, Affine],
                shift: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """The driver frame ``labels`` redrawn with ``transforms`` (then moved by ``shift``) on a new canvas."""
@@ -118,17 +181,18 @@ def draw_frame(labels: torch.Tensor, pose: dict[str, PartPose], transforms: dict
         ix, iy = src[:, 0].floor().long(), src[:, 1].floor().long()
         inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
         lab = labels[iy.clamp(0, h - 1), ix.clamp(0, w - 1)] * inside
-        own = torch.isin(lab, torch.tensor(PARTS[name][0])).reshape(gy.shape)
+        nearest_own = torch.isin(lab, torch.tensor(PARTS[name][0]))
+        own = (_bilinear(masks[name], src) >= 0.5).reshape(gy.shape)
+        main_label = labels[masks[name]].mode().values
         patch = canvas[y0:y1, x0:x1]
-        canvas[y0:y1, x0:x1] = torch.where(own, lab.reshape(gy.shape), patch)
+        canvas[y0:y1, x0:x1] = torch.where(own, torch.where(nearest_own, lab, main_label).reshape(gy.shape), patch)
         lo, hi, start = _outline(masks[name], pose[name])
         rel = src - pose[name].joint
         u = (rel @ pose[name].axis).floor().long() - start
         v = rel @ torch.stack([-pose[name].axis[1], pose[name].axis[0]])
         ok = (u >= 0) & (u < lo.shape[0])
         within = ok & (v >= lo[u.clamp(0, lo.shape[0] - 1)]) & (v <= hi[u.clamp(0, lo.shape[0] - 1)])
-        covered = (within & (lab > 0)).reshape(gy.shape) & ~own
-        main_label = labels[masks[name]].mode().values
+        covered = (within & (lab > 0) & ~nearest_own).reshape(gy.shape) & ~own
         region = hidden[y0:y1, x0:x1]
         hidden[y0:y1, x0:x1] = torch.where(covered & (region == 0), main_label, region)
     return torch.where(canvas > 0, canvas, hidden)
