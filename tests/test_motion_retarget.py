@@ -14,7 +14,17 @@ from magic_core.motion import align_motion, decode_labels, render_labels
 from magic_core.motion.body_parts import PARTS
 from magic_core.notices import NoticeBoard
 
-pytestmark = pytest.mark.slow  # three 8-frame retargets at 288 px (about 10 s each on a quiet core)
+pytestmark = pytest.mark.slow  # three 8-frame retargets at 576 px (about 5 s each on a quiet core)
+# Twice the figures' base size: the reference's hands are then about 12 px wide (6 px at the base size, where one
+# pixel of rasterisation is already 8 % of a hand's width: 5 % could not be measured).
+SCALE = 2.0
+# The wave's raised forearm turns out of the picture as it waves (its 2D length changes with the wave by 20 %, and
+# the hand's with it): a length no 2D measurement can tell from proportions, so those two are not held to lengths.
+FORESHORTENED = {"wave": ("right lower arm", "right hand")}
+# Not met: the wave's right hand is drawn 2.6 % to 5.2 % wider than its driver width times the measured ratio
+# (10.78 px against 10.51 px in frame 0, at a ratio measured in the frame of the reference's pose), while the
+# truth's stays 10.49 to 10.61 px: the redrawing's rasterisation of a 12 px blob, not the measurement.
+NOT_MET = {"wave": "right hand"}
 
 def measure(labels: np.ndarray, ids: tuple[int, ...]) -> tuple[float, float, float] | None:
     """(length, width, axis angle in degrees mod 180) of a part: its pixels' principal axes (sqrt(12) sigma)."""
@@ -27,6 +37,16 @@ def measure(labels: np.ndarray, ids: tuple[int, ...]) -> tuple[float, float, flo
             float(np.degrees(np.arctan2(vectors[1, 1], vectors[0, 1])) % 180))
 
 
+def part_window(labels: np.ndarray, boxes: list, ids: tuple[int, ...]) -> np.ndarray | None:
+    """The part's bounding box and one pixel around it (all a part's measures and its contacts lie there)."""
+    found = [boxes[i - 1] for i in ids if i <= len(boxes) and boxes[i - 1] is not None]
+    if not found:
+        return None
+    y0, y1 = min(b[0].start for b in found), max(b[0].stop for b in found)
+    x0, x1 = min(b[1].start for b in found), max(b[1].stop for b in found)
+    return labels[max(y0 - 1, 0):y1 + 1, max(x0 - 1, 0):x1 + 1]
+
+
 def enclosed_holes(labels: np.ndarray) -> list[int]:
     """Sizes of background regions that do not reach the canvas edge."""
     regions, count = ndimage.label(labels == 0)
@@ -37,56 +57,61 @@ def enclosed_holes(labels: np.ndarray) -> list[int]:
 @pytest.fixture(scope="module", params=[("walk", 3), ("walk", 0), ("wave", 1)])
 def retargeted(request):
     motion, seed = request.param
-    driver, truth, photo = retarget_figures(motion, seed)
+    driver, truth, photo = retarget_figures(motion, seed, scale=SCALE)
     board = NoticeBoard()
     out = align_motion(render_labels(driver), render_labels(photo), mode="retarget", notices=board)
     return motion, driver.numpy(), truth.numpy(), out, board
 
 
-def worst_errors(motion: str, driver: np.ndarray, truth: np.ndarray, out: torch.Tensor) -> dict[str, float]:
-    """The largest relative length and width errors (against the truth) and angle errors (degrees, against the
-    driver) over all parts in full view in every frame (and how many were measured)."""
+def part_errors(motion: str, driver: np.ndarray, truth: np.ndarray, out: torch.Tensor) -> dict[str, list[float]]:
+    """Per part, the largest relative length and width errors (against the truth) and angle error (degrees, against
+    the driver) over the frames where it is in full view in the output, the truth and the driver, and in how many
+    frames it was measured."""
     labels = decode_labels(out).long().numpy()
-    worst = {"length": 0.0, "width": 0.0, "angle": 0.0, "measured": 0}
+    worst: dict[str, list[float]] = {}
     for f in range(labels.shape[0]):
+        boxes = [ndimage.find_objects(x[f], max_label=24) for x in (labels, truth, driver)]
         for name, (ids, _) in PARTS.items():
-            got, want, drv = measure(labels[f], ids), measure(truth[f], ids), measure(driver[f], ids)
+            windows = [part_window(x[f], b, ids) for x, b in zip((labels, truth, driver), boxes, strict=True)]
+            if any(w is None for w in windows):
+                continue
+            got, want, drv = (measure(w, ids) for w in windows)
             if got is None or want is None or drv is None:
                 continue
-            if any(overlaps_another_part(x, name) for x in (labels[f], truth[f], driver[f])):
+            if any(overlaps_another_part(w, name) for w in windows):
                 continue
-            worst["angle"] = max(worst["angle"], abs((got[2] - drv[2] + 90) % 180 - 90))
-            # The wave's raised forearm is drawn foreshortened (its 2D length changes with the wave): a length
-            # no 2D measurement can tell from proportions, so only the walk's parts are held to the lengths.
-            if motion == "wave":
-                continue
-            worst["measured"] += 1
-            worst["length"] = max(worst["length"], abs(got[0] / want[0] - 1))
-            worst["width"] = max(worst["width"], abs(got[1] / want[1] - 1))
+            w = worst.setdefault(name, [0.0, 0.0, 0.0, 0])
+            if name not in FORESHORTENED.get(motion, ()):
+                w[0] = max(w[0], abs(got[0] / want[0] - 1))
+            w[1] = max(w[1], abs(got[1] / want[1] - 1))
+            w[2] = max(w[2], abs((got[2] - drv[2] + 90) % 180 - 90))
+            w[3] += 1
     return worst
 
 
 @pytest.fixture(scope="module")
 def errors(retargeted):
     motion, driver, truth, out, _ = retargeted
-    worst = worst_errors(motion, driver, truth, out)
-    print(motion, worst)
-    assert motion == "wave" or worst["measured"] >= 40
-    return {**worst, "motion": motion}
+    worst = part_errors(motion, driver, truth, out)
+    print(motion, {n: [round(v, 3) for v in w] for n, w in worst.items()})
+    assert sum(w[3] for w in worst.values()) >= 60 and len(worst) == len(PARTS), worst
+    return worst
 
 
-def test_parts_take_the_reference_proportions_and_keep_the_driver_angles(errors):
-    """What retarget achieves today (measured: lengths within 7.8 %, widths within 11.8 %, angles within 3.7
-    degrees; the widths' worst are the 6-pixel-wide hands, the lengths' the upper arms, whose visible length
-    depends on how much the forearm covers at the elbow)."""
-    assert errors["length"] <= 0.08 and errors["width"] <= 0.12 and errors["angle"] <= 4.0, errors
+def test_parts_within_the_issues_tolerances(errors, retargeted):
+    """Every part in full view: length and width within 5 % of the reference's, axis within 3 degrees of the
+    driver's (the one width below aside)."""
+    known = NOT_MET.get(retargeted[0])
+    over = {n: w for n, w in errors.items()
+            if w[0] > 0.05 or (w[1] > 0.05 and n != known) or w[2] > 3.0}
+    assert not over, over
 
 
-@pytest.mark.xfail(strict=True, reason="issue 26's target (5 %, 5 %, 3 degrees) is not met yet: see the test above")
-def test_parts_within_the_issues_tolerances(errors):
-    if errors["motion"] == "wave":
-        pytest.skip("the wave's lengths are not measured (foreshortened forearm)")
-    assert errors["length"] <= 0.05 and errors["width"] <= 0.05 and errors["angle"] <= 3.0, errors
+@pytest.mark.xfail(strict=True, reason="the wave's right hand comes out 5.2 % too wide (5 % asked): see NOT_MET")
+def test_the_waving_hands_width(errors, retargeted):
+    if retargeted[0] not in NOT_MET:
+        pytest.skip("only the wave's right hand misses")
+    assert errors[NOT_MET[retargeted[0]]][1] <= 0.05, errors[NOT_MET[retargeted[0]]]
 
 
 def test_no_hole_inside_the_figure_and_exact_palette_colours(retargeted):

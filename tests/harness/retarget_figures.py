@@ -21,15 +21,22 @@ def overlaps_another_part(labels: np.ndarray, name: str) -> bool:
     """Whether the part touches a part other than its parent and children: then its visible size depends on how
     the two overlap, not on the proportions alone."""
     near = {name, PARTS[name][1]} | {n for n, (_, parent) in PARTS.items() if parent == name}
-    grown = ndimage.binary_dilation(np.isin(labels, PARTS[name][0]))
+    ys, xs = np.nonzero(np.isin(labels, PARTS[name][0]))
+    if xs.size == 0:
+        return False
+    window = labels[max(ys.min() - 1, 0):ys.max() + 2, max(xs.min() - 1, 0):xs.max() + 2]  # the part and 1 px
+    grown = ndimage.binary_dilation(np.isin(window, PARTS[name][0]))
     others = [i for n, (ids, _) in PARTS.items() if n not in near for i in ids]
-    return bool(np.isin(labels[grown], others).any())
+    return bool(np.isin(window[grown], others).any())
 
 
-def retarget_figures(motion: str, seed: int, frames: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def retarget_figures(motion: str, seed: int, frames: int = 8,
+                     scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(driver labels [frames, 288, 288], truth: the reference body in the driver's pose [frames, 240, 220], the
-    reference photo's labels [1, 240, 220]: the reference body in a frame where every part is in full view)."""
-    driver = render_part_indices(288, 288, frames, motion, seed, DRIVER)
-    truth = render_part_indices(220, 240, 24, motion, seed, REFERENCE)
+    reference photo's labels [1, 240, 220]: the reference body in a frame where every part is in full view); all
+    sizes times ``scale``."""
+    size = round(288 * scale)
+    driver = render_part_indices(size, size, frames, motion, seed, DRIVER)
+    truth = render_part_indices(round(220 * scale), round(240 * scale), 24, motion, seed, REFERENCE)
     photo = next(f for f in range(24) if not any(overlaps_another_part(truth[f].numpy(), n) for n in PARTS))
     return driver, truth[:frames], truth[photo:photo + 1]
