@@ -16,7 +16,8 @@ from scipy import ndimage
 
 from ..notices import RETARGET_DONE, RETARGET_FALLBACK, RETARGET_UNMEASURED, NoticeBoard, warn
 from .body_parts import measure_frame, part_masks
-from .retarget import FIRST_FRAMES, draw_frame, measure_driver, part_transforms, reference_sizes
+from .part_sizes import FIRST_FRAMES, measure_driver, reference_sizes
+from .retarget import draw_frame, part_transforms
 
 log = logging.getLogger(__name__)
 GAP_SHARE = 0.01
