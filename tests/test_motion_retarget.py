@@ -14,7 +14,7 @@ from magic_core.motion import align_motion, decode_labels, render_labels
 from magic_core.motion.body_parts import PARTS
 from magic_core.notices import NoticeBoard
 
-pytestmark = pytest.mark.slow  # two 8-frame retargets at 576 px, one 5-frame at 864 px (5 to 8 s each, quiet core)
+pytestmark = pytest.mark.slow  # two 8-frame retargets at 576 px, one 5-frame at 864 px (about 3 s each, quiet)
 # (motion, seed, size factor, frames). The walks at twice the figures' base size: the reference's hands are then
 # about 12 px wide (6 px at the base size, where one pixel of rasterisation is already 8 % of a hand's width). The
 # wave at three times: its raised hand points along the pixel grid, so each of its two long edges is rounded the
