@@ -76,6 +76,32 @@ NO_PERSON = declare(
     "no_person", "MagicAnimate DensePose Estimator",
     "MagicAnimate DensePose estimator: no person found in {count} of {total} frames ({frames}); they are background "
     "frames (the person is too small, cut off or hidden: try a higher resolution or trim those frames).")
+PERSON_LOST = declare(
+    "person_lost", "MagicAnimate DensePose Estimator",
+    "MagicAnimate DensePose estimator: the chosen person (person = {mode}) was not found in {count} of {total} "
+    "frames ({frames}); nobody is drawn there (they left, were hidden, or the mask holds nobody: check those "
+    "frames, or set person to all).")
+PERSON_CHOSEN = declare(
+    "person_chosen", "MagicAnimate DensePose Estimator",
+    "MagicAnimate DensePose estimator: person = {mode}: {left_out} other detected people in {count} of {total} "
+    "frames ({frames}) are not drawn (set person to all to draw everyone).")
+MASK_UNUSED = declare(
+    "mask_unused", "MagicAnimate DensePose Estimator",
+    "MagicAnimate DensePose estimator: a mask is connected but person is {mode}, so the mask is not used (set "
+    "person to by mask to draw only the people inside it).")
+MASK_RESIZED = declare(
+    "mask_resized", "MagicAnimate DensePose Estimator",
+    "MagicAnimate DensePose estimator: the mask is {mask_w}x{mask_h} but the frames are {width}x{height}; it was "
+    "stretched to the frames' size (nearest) to pick people (make the mask from these frames to avoid this).")
+MASK_EMPTY = declare(
+    "mask_empty", "MagicAnimate DensePose Estimator",
+    "MagicAnimate DensePose estimator: person is by mask but the mask is empty (no pixel set); everyone is drawn "
+    "as with person = all (paint or segment the person who should drive).")
+DETECTION_SIZE_OUTPUT = declare(
+    "detection_size_output", "MagicAnimate DensePose Estimator",
+    "MagicAnimate DensePose estimator: output_size is detection, so the DensePose frames are {width}x{height} (the "
+    "detection size) instead of the input's {in_width}x{in_height} (set output_size to input to keep the input's "
+    "size).")
 SMOOTH_WINDOW_EVEN = declare(
     "smooth_window_even", "MagicAnimate Smooth Motion",
     "MagicAnimate smooth motion: window {window} is even; a centred window needs an odd size, so {used} frames "
@@ -84,6 +110,18 @@ ALIGN_NO_PERSON = declare(
     "align_no_person", "MagicAnimate Align Motion",
     "MagicAnimate align motion: no body found in {what}; the motion is passed on unchanged (check that "
     "{what} is MagicAnimate DensePose, e.g. the DensePose Estimator's output).")
+RETARGET_FALLBACK = declare(
+    "retarget_fallback", "MagicAnimate Align Motion",
+    "MagicAnimate align motion: retarget needs {needed}, but {what} shows {shown}; scale_and_position was used "
+    "instead (use a reference photo that shows the whole body, head to feet).")
+RETARGET_UNMEASURED = declare(
+    "retarget_unmeasured", "MagicAnimate Align Motion",
+    "MagicAnimate align motion: the reference does not show {parts}; those parts keep the driver's proportions, "
+    "scaled by the body height ratio {ratio:.2f}.")
+RETARGET_DONE = declare(
+    "retarget_done", "MagicAnimate Align Motion",
+    "MagicAnimate align motion: retarget redrew {frames} frames part by part with the reference's body "
+    "proportions (length ratios {low:.2f} to {high:.2f}, driver's joint angles kept), feet on the reference's.")
 NOT_DENSEPOSE = declare(
     "not_densepose", "Prepare MagicAnimate Motion",
     "MagicAnimate motion: the frames do not look like MagicAnimate DensePose: only {share:.0%} of the pixels are "

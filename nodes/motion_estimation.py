@@ -7,6 +7,8 @@ from comfy_api.latest import io
 from ..magic_core.model_paths import DENSEPOSE_FOLDER, model_file_names, model_file_path
 from ..magic_core.motion import (
     ALIGN_MODES,
+    OUTPUT_SIZES,
+    PERSON_MODES,
     DensePoseModel,
     align_motion,
     estimate_densepose,
@@ -55,18 +57,35 @@ class MagicAnimateDensePoseEstimator(io.ComfyNode):
             inputs=[
                 DensePoseEstimatorModel.Input("densepose_model", tooltip="From Load MagicAnimate DensePose Model."),
                 io.Image.Input("images", tooltip="Video frames (LoadVideo -> GetVideoComponents) or a photo; "
-                                                 "every person found is rendered."),
+                                                 "person picks who is rendered."),
                 io.Int.Input("resolution", default=512, min=64, max=4096, step=64,
                              tooltip="Detection resolution: the frame's shorter side is scaled to this for the "
                                      "model (512 = the usual; higher finds smaller people, slower)."),
+                # Optional, with today's behaviour as defaults, so saved workflows keep working.
+                io.Combo.Input("output_size", options=list(OUTPUT_SIZES), default="input", optional=True,
+                               tooltip="input: DensePose at the input's size (nearest resize back, exact colours); "
+                                       "detection: at the detection size (shorter side = resolution), as "
+                                       "comfyui_controlnet_aux outputs it."),
+                io.Combo.Input("person", options=list(PERSON_MODES), default="all", optional=True,
+                               tooltip="Who drives: all: every person found; largest / leftmost: one person, picked "
+                                       "in the first frame with someone and followed by box overlap; by mask: the "
+                                       "people whose box lies mostly inside the mask. Frames where the chosen "
+                                       "person is lost are named in a warning."),
+                io.Mask.Input("mask", optional=True,
+                              tooltip="For person = by mask: a MASK of the person who drives (SAM, background "
+                                      "removal, or painted), one frame (picks in the first frame, then follows) "
+                                      "or one per frame."),
             ],
-            outputs=[io.Image.Output("densepose", tooltip="DensePose frames, same size and count as the input.")],
+            outputs=[io.Image.Output("densepose", tooltip="DensePose frames, same count as the input (its size, "
+                                                          "or the detection size with output_size = detection).")],
         )
 
     @classmethod
-    def execute(cls, densepose_model: DensePoseModel, images: torch.Tensor, resolution: int) -> io.NodeOutput:
+    def execute(cls, densepose_model: DensePoseModel, images: torch.Tensor, resolution: int,
+                output_size: str = "input", person: str = "all", mask: torch.Tensor | None = None) -> io.NodeOutput:
         board = NoticeBoard()
-        out = estimate_densepose(densepose_model, images, resolution=resolution, notices=board)
+        out = estimate_densepose(densepose_model, images, resolution=resolution, notices=board,
+                                 output_size=output_size, person=person, mask=mask)
         return notice_output(out, board=board)
 
 
@@ -103,14 +122,18 @@ class MagicAnimateAlignMotion(io.ComfyNode):
             display_name="MagicAnimate Align Motion",
             category="MagicAnimate",
             description="Moves and scales the driver's DensePose (one transform for the whole video) so that "
-                        "its body lands on the reference person's; the output has the reference's size.",
+                        "its body lands on the reference person's, or retargets it part by part to the reference's "
+                        "body proportions; the output has the reference's size.",
             inputs=[
                 io.Image.Input("motion", tooltip="The driver's DensePose frames."),
                 io.Image.Input("reference_densepose",
                                tooltip="MagicAnimate DensePose Estimator's output on the reference photo."),
                 io.Combo.Input("mode", options=list(ALIGN_MODES), default="scale_and_position",
                                tooltip="scale_and_position: match the body height and put the feet's centre on "
-                                       "the reference's; position: move only; off: the motion unchanged."),
+                                       "the reference's; position: move only; off: the motion unchanged; "
+                                       "retarget: redraw each body part with the reference's lengths and widths "
+                                       "(the driver's joint angles kept), feet on the reference's (needs a "
+                                       "reference showing the body head to feet, else scale_and_position)."),
             ],
             outputs=[io.Image.Output("aligned_motion", display_name="motion",
                                      tooltip="The aligned DensePose frames (the reference's size).")],

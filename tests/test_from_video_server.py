@@ -43,8 +43,11 @@ def body_box(frame: np.ndarray) -> tuple[int, int, int, int]:
 
 def test_plain_video_becomes_aligned_densepose(workflow_files, comfy_server):
     entry = comfy_server.run(motion_only(), timeout=600)
-    for node in ("24", "25", "26", "27", "8"):
+    for node in ("24", "25", "26", "8"):
         assert ui_text(entry, node) == "", f"node {node} warned: {ui_text(entry, node)}"
+    # The workflow retargets; the tiny model's "parts" are bands across each box, not a body, so Align Motion
+    # falls back to scale_and_position and says so in its UI text (the geometry below is that mode's).
+    assert "scale_and_position was used instead" in ui_text(entry, "27"), ui_text(entry, "27")
     video = previews(comfy_server, entry, "28")
     reference = previews(comfy_server, entry, "29")
     aligned = previews(comfy_server, entry, "30")
@@ -68,7 +71,7 @@ def test_frames_without_the_dancer_are_named_in_the_estimators_text(workflow_fil
     """The dancer leaves the picture in frames 4-6: background frames there, one warning naming them."""
     entry = comfy_server.run(motion_only(PLAIN_VIDEO_AWAY[0]), timeout=600)
     assert f"no person found in 3 of {SHORT_FRAMES} frames (4-6)" in ui_text(entry, "24"), ui_text(entry, "24")
-    assert ui_text(entry, "25") == "" and ui_text(entry, "27") == ""
+    assert ui_text(entry, "25") == "" and "retarget needs" in ui_text(entry, "27")
     video = previews(comfy_server, entry, "28")
     assert all((np.abs(video[i].astype(int) - BACKGROUND).sum(-1) == 0).all() for i in (4, 5, 6))
     assert not (np.abs(video[3].astype(int) - BACKGROUND).sum(-1) == 0).all()

@@ -122,6 +122,28 @@ def test_alignment_without_a_reference_body_warns_and_passes_through():
     assert torch.equal(out, motion) and "no body found in reference_densepose" in board.text
 
 
+def test_retarget_falls_back_with_a_warning_when_the_reference_shows_too_little():
+    drv = figure(4, 96, 96, seed=2)
+    ref = figure(1, 96, 96, seed=5)
+    half = ref.clone()
+    half[torch.isin(half, torch.tensor([5, 6, 11, 12, 13, 14]))] = 0      # no lower legs, no feet
+    board = NoticeBoard()
+    out = align_motion(render_labels(drv), render_labels(half), mode="retarget", notices=board)
+    assert "retarget needs the torso, the head and a lower leg or a foot" in board.text
+    assert torch.equal(out, align_motion(render_labels(drv), render_labels(half), mode="scale_and_position"))
+    board = NoticeBoard()
+    no_hands = ref.clone()
+    no_hands[torch.isin(no_hands, torch.tensor([3, 4]))] = 0
+    out = align_motion(render_labels(drv), render_labels(no_hands), mode="retarget", notices=board)
+    assert "the reference does not show right hand, left hand" in board.text
+    assert torch.equal(out, render_labels(decode_labels(out))) and out.shape == (4, 96, 96, 3)
+    board = NoticeBoard()
+    motion = render_labels(drv)
+    out = align_motion(motion, render_labels(torch.zeros(1, 96, 96, dtype=torch.int64)), mode="retarget",
+                       notices=board)
+    assert torch.equal(out, motion) and "no body found in reference_densepose" in board.text
+
+
 # --- colormap check and Parula conversion ----------------------------------------------------------------------
 
 def parula(labels: torch.Tensor) -> torch.Tensor:

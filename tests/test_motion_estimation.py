@@ -43,9 +43,10 @@ def reference_render(image: torch.Tensor, tiny_model_file: Path) -> torch.Tensor
     ph, pw = x.shape[1:]
     bgr = torch.zeros(ph, pw, 3, dtype=torch.int64)
     for i in range(boxes.shape[0]):
-        bx, by, bx1, by1 = boxes[i].tolist()
-        bw, bh = max(int(bx1 - bx), 1), max(int(by1 - by), 1)
-        bx, by = int(bx), int(by)
+        x0, y0, x1, y1 = boxes[i].to(torch.float32)
+        bx, by, bw, bh = int(x0), int(y0), int(x1 - x0), int(y1 - y0)  # float32 XYWH, then truncation
+        if bw < 1 or bh < 1:
+            continue
         c = F.interpolate(coarse[i:i + 1], size=(bh, bw), mode="bilinear", align_corners=False)[0].argmax(0)
         f = F.interpolate(fine[i:i + 1], size=(bh, bw), mode="bilinear", align_corners=False)[0].argmax(0)
         labels = f * (c > 0)

@@ -95,7 +95,12 @@ def test_api_workflow_runs_through_server(workflow_files, comfy_server, name):
     except ExecutionFailed as err:
         pytest.fail(f"{name} failed: {err.message}")
     _check_outputs(comfy_server, entry, frames, size, VIDEO_FPS)
-    assert ui_texts(entry) == {}, "the shipped workflow changed nothing, so no node may warn"
+    texts = ui_texts(entry)
+    if name == "magicanimate_from_video":
+        # Align Motion retargets; the tiny DensePose model's labels are bands across each box, not a body, so it
+        # falls back to scale_and_position and says so (tests/test_motion_retarget.py covers real figures).
+        assert "scale_and_position was used instead" in texts.pop("27", ""), texts
+    assert texts == {}, "the shipped workflow changed nothing else, so no other node may warn"
 
 
 def test_basic_workflow_on_the_original_projects_inputs(workflow_files, comfy_server):

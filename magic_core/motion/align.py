@@ -17,12 +17,12 @@ import torch
 from ..errors import MagicAnimateError
 from ..image_batch import check_frames
 from ..notices import ALIGN_NO_PERSON, NoticeBoard, warn
-from .labels import decode_labels
-from .render import render_labels
+from .align_retarget import retarget_motion
+from .codec import decode_labels, render_labels
 
 log = logging.getLogger(__name__)
 
-ALIGN_MODES = ("off", "position", "scale_and_position")
+ALIGN_MODES = ("off", "position", "scale_and_position", "retarget")
 FIRST_FRAMES = 8
 
 
@@ -94,10 +94,16 @@ def align_motion(motion: torch.Tensor, reference_densepose: torch.Tensor, mode: 
         if box is None:
             warn(notices, ALIGN_NO_PERSON, what=what)
             return motion
+    height, width = reference.shape[1:3]
+    if mode == "retarget":
+        out = retarget_motion(labels.long().cpu(), decode_labels(reference[0]).long().cpu(),
+                              ref_box.height / drv_box.height, ref_box.bottom_centre, height, width, notices)
+        if out is not None:
+            return render_labels(out).to(motion.device)
+        mode = "scale_and_position"
     scale = ref_box.height / drv_box.height if mode == "scale_and_position" else 1.0
     (dx, dy), (rx, ry) = drv_box.bottom_centre, ref_box.bottom_centre
     shift = (rx - scale * dx, ry - scale * dy)
     log.info("MagicAnimate align motion (%s): scale %.3f, shift x %+.1f px, y %+.1f px; driver box %s -> "
              "reference box %s", mode, scale, shift[0], shift[1], drv_box, ref_box)
-    height, width = reference.shape[1:3]
     return render_labels(transform_labels(labels, scale, shift, height, width)).to(motion.device)

@@ -13,9 +13,7 @@ import torch
 
 from ..errors import MagicAnimateError
 from ..notices import NOT_DENSEPOSE, NOT_PARULA, NoticeBoard, warn
-from .labels import nearest_palette
-from .palette import PART_COLORS, PARULA_COLORS
-from .render import render_labels
+from .codec import PART_COLORS, PARULA_COLORS, nearest_palette, render_labels
 
 COLORMAPS = ("viridis", "parula→viridis")
 NEAR = 24.0

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from ..errors import MagicAnimateError
 from ..image_batch import check_frames
 from ..notices import FRAME_SHORTFALL, NoticeBoard, warn
+from .codec import DENSEPOSE_BACKGROUND
 from .colormap import apply_colormap, check_colormap
-from .palette import DENSEPOSE_BACKGROUND
 
 FIT_MODES = ("crop", "pad", "stretch")
 

@@ -12,11 +12,7 @@ import torch
 
 from ..image_batch import check_frames
 from ..notices import SMOOTH_WINDOW_EVEN, NoticeBoard, warn
-from .labels import decode_labels
-from .palette import PART_COLORS
-from .render import render_labels
-
-PARTS = PART_COLORS.shape[0]
+from .codec import PARTS, decode_labels, render_labels
 
 
 def majority_labels(labels: torch.Tensor, window: int) -> torch.Tensor:

@@ -7,7 +7,7 @@ import math
 import torch
 
 from ..errors import MagicAnimateError
-from .palette import colorize_parts
+from .codec import render_labels
 
 MOTIONS = ("walk", "wave", "turn")
 
@@ -58,8 +58,37 @@ def _pose(motion: str, phase: float) -> tuple[dict[str, tuple[float, float]], fl
     return j, facing
 
 
-def render_part_indices(width: int, height: int, frame_count: int, motion: str, seed: int) -> torch.Tensor:
-    """``[frames, H, W]`` int64 maps of DensePose fine-part indices (0 = background) of a moving figure."""
+# Bones (parent joint, joint, body part): re-chained with each part's length factor for other proportions.
+_BONES = (
+    ("hip", "neck", "torso"), ("hip", "l_hip", "torso"), ("hip", "r_hip", "torso"), ("hip", "l_shoulder", "torso"),
+    ("hip", "r_shoulder", "torso"), ("neck", "head", "head"), ("l_shoulder", "l_elbow", "left upper arm"),
+    ("l_elbow", "l_wrist", "left lower arm"), ("l_wrist", "l_hand", "left hand"),
+    ("r_shoulder", "r_elbow", "right upper arm"), ("r_elbow", "r_wrist", "right lower arm"),
+    ("r_wrist", "r_hand", "right hand"), ("l_hip", "l_knee", "left upper leg"), ("l_knee", "l_ankle", "left lower leg"),
+    ("l_ankle", "l_toe", "left foot"), ("r_hip", "r_knee", "right upper leg"), ("r_knee", "r_ankle", "right lower leg"),
+    ("r_ankle", "r_toe", "right foot"),
+)
+_PART_NAMES = {1: "torso", 2: "torso", 23: "head", 24: "head", 15: "left upper arm", 19: "left lower arm",
+               4: "left hand",
+               16: "right upper arm", 20: "right lower arm", 3: "right hand", 8: "left upper leg",
+               12: "left lower leg", 5: "left foot", 7: "right upper leg", 11: "right lower leg", 6: "right foot"}
+
+
+def _reshape(joints: dict[str, tuple[float, float]], body: dict[str, tuple[float, float]]) -> dict:
+    """Joints with every bone's length times its part's length factor (the torso's across it: its width)."""
+    out = {"hip": joints["hip"]}
+    for parent, joint, part in _BONES:
+        length, wid = body.get(part, (1.0, 1.0))
+        dx, dy = joints[joint][0] - joints[parent][0], joints[joint][1] - joints[parent][1]
+        fx, fy = (wid, length) if part == "torso" else (length, length)
+        out[joint] = (out[parent][0] + fx * dx, out[parent][1] + fy * dy)
+    return out
+
+
+def render_part_indices(width: int, height: int, frame_count: int, motion: str, seed: int,
+                        body: dict[str, tuple[float, float]] | None = None) -> torch.Tensor:
+    """``[frames, H, W]`` int64 maps of DensePose fine-part indices (0 = background) of a moving figure;
+    ``body`` maps part names (``body_parts.PARTS``) to (length, width) factors for other proportions."""
     if motion not in MOTIONS:
         raise MagicAnimateError(f"MagicAnimate motion: motion must be one of {MOTIONS}, got {motion!r}.")
     if frame_count < 1:
@@ -78,13 +107,16 @@ def render_part_indices(width: int, height: int, frame_count: int, motion: str, 
     for f in range(frame_count):
         phase = phase0 + f / period
         joints, facing = _pose(motion, phase)
+        if body:
+            joints = _reshape(joints, body)
         drift = 0.08 * width * math.sin(2 * math.pi * phase / 2) if motion == "walk" else 0.0
         bob = 0.03 * unit * abs(math.sin(2 * math.pi * phase)) if motion == "walk" else 0.0
         px = {k: (cx + drift + unit * x, cy - bob + unit * y) for k, (x, y) in joints.items()}
         for a, b, radius, part in _CAPSULES:
             if facing < 0 and part in (1, 23):
                 part = part + 1  # back of torso / head
-            mask = _capsule_mask(xs, ys, px[a], px[b], radius * thickness * unit * 0.5)
+            wide = body.get(_PART_NAMES[part], (1.0, 1.0))[1] if body else 1.0
+            mask = _capsule_mask(xs, ys, px[a], px[b], radius * thickness * unit * 0.5 * wide)
             out[f][mask] = part
     return out
 
@@ -100,4 +132,4 @@ def _capsule_mask(xs: torch.Tensor, ys: torch.Tensor, a: tuple[float, float], b:
 
 def render_synthetic_motion(width: int, height: int, frame_count: int, motion: str, seed: int) -> torch.Tensor:
     """DensePose-style renderings of a simple moving figure, deterministic per seed."""
-    return colorize_parts(render_part_indices(width, height, frame_count, motion, seed))
+    return render_labels(render_part_indices(width, height, frame_count, motion, seed))

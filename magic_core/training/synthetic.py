@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..motion import MOTIONS, colorize_parts, render_part_indices
+from ..motion import MOTIONS, render_labels, render_part_indices
 
 SKIN_PARTS = (3, 4, 23, 24)
 
@@ -78,12 +78,12 @@ def make_synthetic_dataset(root: str | Path, videos: int = 6, images: int = 6, f
         name = f"person{i:03d}_{MOTIONS[i % len(MOTIONS)]}"
         parts = render_part_indices(width, height, frames, MOTIONS[i % len(MOTIONS)], seed * 1000 + i)
         write_sequence(render_person(parts, person_palette(seed * 1000 + i)), root / "videos" / name, video_files)
-        write_sequence(colorize_parts(parts), root / "videos_densepose" / name, video_files)
+        write_sequence(render_labels(parts), root / "videos_densepose" / name, video_files)
     for i in range(images):
         name = f"still{i:03d}"
         parts = render_part_indices(width, height, 1, MOTIONS[i % len(MOTIONS)], seed * 1000 + 500 + i)
         for folder, image in (("images", render_person(parts, person_palette(seed * 1000 + 500 + i))),
-                              ("images_densepose", colorize_parts(parts))):
+                              ("images_densepose", render_labels(parts))):
             (root / folder).mkdir(parents=True, exist_ok=True)
             _save_png(image[0], root / folder / f"{name}.png")
     return root
