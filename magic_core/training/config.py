@@ -17,6 +17,7 @@ from ..errors import MagicAnimateError
 STAGES = (1, 2)
 MIXED_PRECISION = ("no", "bf16", "fp16")
 BAD_SAMPLE_POLICIES = ("skip", "stop")
+TIMESTEP_SAMPLING = ("uniform", "cubic")
 
 
 class ConfigError(MagicAnimateError):
@@ -42,6 +43,7 @@ class TrainConfig:
     tau0: float = 0.5
     tau1: float = 0.2
     tau2: float = 0.4
+    timestep_sampling: str = "uniform"
     reference_drop_prob: float = 0.1
     caption_drop_prob: float = 0.1
     on_bad_sample: str = "skip"
@@ -80,6 +82,7 @@ class TrainConfig:
             need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in 0..1, got {getattr(self, name)}")
         need(self.tau1 <= self.tau2, f"tau1 ({self.tau1}) must not exceed tau2 ({self.tau2})")
         need(self.on_bad_sample in BAD_SAMPLE_POLICIES, f"on_bad_sample must be one of {BAD_SAMPLE_POLICIES}")
+        need(self.timestep_sampling in TIMESTEP_SAMPLING, f"timestep_sampling must be one of {TIMESTEP_SAMPLING}")
         need(self.mixed_precision in MIXED_PRECISION, f"mixed_precision must be one of {MIXED_PRECISION}")
         need(self.validate_every >= 0, f"validate_every must be 0 (off) or more, got {self.validate_every}")
         need(not self.validate_every or bool(self.validation_root),

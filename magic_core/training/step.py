@@ -125,11 +125,20 @@ def denoise(models: TrainingModels, batch: LatentBatch, context: torch.Tensor, i
     return denoised, x_noisy, sigma_rows
 
 
+def sample_timesteps(count: int, samples: int, generator: torch.Generator, how: str = "uniform") -> torch.Tensor:
+    """Schedule indices, one per sample: ``uniform`` over all, or ``cubic`` (``t = (1 - u^3) T``, most draws at
+    high noise, where the pose and the reference decide the image; the sampling T2I-Adapter uses for structure)."""
+    if how == "cubic":
+        u = torch.rand(samples, generator=generator)
+        return ((1 - u ** 3) * count).long().clamp(0, count - 1)
+    return torch.randint(0, count, (samples,), generator=generator)
+
+
 def diffusion_loss(models: TrainingModels, batch: LatentBatch, context: torch.Tensor, generator: torch.Generator,
-                   gradient_checkpointing: bool = False) -> torch.Tensor:
+                   gradient_checkpointing: bool = False, timestep_sampling: str = "uniform") -> torch.Tensor:
     """Noise-prediction MSE of the batch (one timestep per sample, shared by its frames)."""
     sampling = models.unet.model.model_sampling
-    index = torch.randint(0, sampling.sigmas.shape[0], (batch.samples,), generator=generator)
+    index = sample_timesteps(sampling.sigmas.shape[0], batch.samples, generator, timestep_sampling)
     noise = torch.randn(batch.latents.shape, generator=generator)
     denoised, x_noisy, sigma_rows = denoise(models, batch, context, index, noise, gradient_checkpointing)
     predicted_noise = (x_noisy - denoised) / sigma_rows.view(-1, 1, 1, 1)

@@ -110,7 +110,10 @@ def load_described_checkpoint(checkpoint: str | Path, arch: dict[str, Any]):
                                 f"needs UNet + CLIP + VAE")
     clip = comfy.sd.CLIP(config.clip_target(), embedding_directory=None)
     clip.load_sd(clip_sd, full_model=True)
-    return patcher, clip, comfy.sd.VAE(sd=config.process_vae_state_dict(vae_sd))
+    from .cell_vae import cell_vae, is_cell_vae
+
+    vae_sd = config.process_vae_state_dict(vae_sd)
+    return patcher, clip, cell_vae() if is_cell_vae(vae_sd) else comfy.sd.VAE(sd=vae_sd)
 
 
 def save_described_checkpoint(path: str | Path, patcher, clip, vae, unet: dict, clip_config: dict) -> Path:

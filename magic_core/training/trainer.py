@@ -182,7 +182,8 @@ class Trainer:
             batch = self.encode(samples)
             context = self.batch_context(samples)
             with _autocast(config, self.device):
-                loss = diffusion_loss(self.models, batch, context, self.generator, config.gradient_checkpointing)
+                loss = diffusion_loss(self.models, batch, context, self.generator, config.gradient_checkpointing,
+                                      config.timestep_sampling)
             self.scaler.scale(loss / config.gradient_accumulation).backward()
             total += float(loss.detach()) / config.gradient_accumulation
         self.scaler.unscale_(self.optimizer)
