@@ -140,3 +140,37 @@ def test_stage1_samples_the_figure_in_the_pose_with_its_colours(figures, stage1)
     print(f"sampled IoU {iou:.3f} (copying the reference: {copy_iou:.3f}), C {colour:.3f}")
     assert iou >= 0.6 and iou >= copy_iou + 0.15, (iou, copy_iou)
     assert colour <= 0.15, colour
+
+
+def _clip_poses() -> list[fg.Pose]:
+    return [fg.Pose(x, "down", "apart") for x in range(4, 4 + fs.VIDEO_FRAMES)]
+
+
+def _flicker(images: torch.Tensor, targets: torch.Tensor, frames: int) -> float:
+    """Mean over t of |(generated t+1 - t) - (truth t+1 - t)| inside the truth masks of both frames."""
+    errors = []
+    for clip in range(images.shape[0] // frames):
+        gen, truth = images[clip * frames:(clip + 1) * frames], targets[clip * frames:(clip + 1) * frames]
+        masks = fg.figure_mask(truth)
+        for t in range(frames - 1):
+            inside = masks[t] | masks[t + 1]
+            delta = ((gen[t + 1] - gen[t]) - (truth[t + 1] - truth[t])).abs().mean(-1)
+            errors.append(float(delta[inside].mean()))
+    return sum(errors) / len(errors)
+
+
+def test_stage2_reduces_flicker(figures, stage1, tmp_path):
+    _, after, exports = stage1
+    assert after.E_pose - after.E >= 0.05 and after.E_ref - after.E >= 0.05, "stage 2 starts from a passing stage 1"
+    settings = dict(STAGE2, appearance_encoder=exports["appearance_encoder"],
+                    densepose_controlnet=exports["densepose_controlnet"])
+    result = Trainer(_config(figures, tmp_path / "stage2", 2, **settings), figures.base()).run(resume=False)
+    temporal = str(result.exports["temporal_attention"])
+    poses = _clip_poses()
+    alone, targets = _sampled(figures, exports, NOISE_INDEPENDENT, poses)
+    both, _ = _sampled(figures, dict(exports, temporal_attention=temporal), NOISE_INDEPENDENT, poses)
+    f_alone, f_both = _flicker(alone, targets, len(poses)), _flicker(both, targets, len(poses))
+    c_alone, c_both = _colour_error(alone, targets), _colour_error(both, targets)
+    print(f"stage 2 ({result.steps} steps): flicker {f_alone:.4f} -> {f_both:.4f}, C {c_alone:.3f} -> {c_both:.3f}")
+    assert f_both <= 0.8 * f_alone, (f_alone, f_both)
+    assert c_both <= c_alone + 0.02, (c_alone, c_both)
