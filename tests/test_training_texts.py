@@ -133,8 +133,10 @@ def test_validation_and_previews_beside_the_log(tmp_path):
     assert set(written) == {"data_root", "validation_root"}
     config = tiny_config(tmp_path, written["data_root"], stage=1, width=128, height=128, max_steps=2,
                          validate_every=1, validation_root=str(written["validation_root"]))
+    from harness.tiny_models import tiny_clip
+
     base = tiny_base()
-    base.vae = cell_vae()
+    base.vae, base.clip = cell_vae(), tiny_clip(1)
     trainer = Trainer(config, base)
     trainer.validation = _first_items(trainer.validation, 4)
     trainer.run()

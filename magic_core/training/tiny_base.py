@@ -94,8 +94,13 @@ def load_described_checkpoint(checkpoint: str | Path, arch: dict[str, Any]):
     if not any(k.startswith(prefix) for k in sd):
         raise MagicAnimateError(f"MagicAnimate training: '{checkpoint}' holds no UNet weights ({prefix}...)")
     model = config.get_model(sd, prefix, device=torch.device("cpu"))
-    missing, _ = model.diffusion_model.load_state_dict(
-        {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}, strict=False)
+    try:
+        missing, _ = model.diffusion_model.load_state_dict(
+            {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}, strict=False)
+    except RuntimeError as exc:
+        first = str(exc).split("\n")[1].strip() if "\n" in str(exc) else str(exc)[:200]
+        raise MagicAnimateError(f"MagicAnimate training: '{checkpoint}' does not match its architecture "
+                                f"'{architecture_path(checkpoint)}' ({first})") from None
     if missing:
         raise MagicAnimateError(f"MagicAnimate training: '{checkpoint}' does not match its architecture "
                                 f"'{architecture_path(checkpoint)}': {len(missing)} UNet weights missing, e.g. "
