@@ -58,8 +58,6 @@ def pretrain_denoiser(base: BaseModels, images: torch.Tensor, steps: int, learni
     generator = torch.Generator().manual_seed(seed)
     losses = []
     for step in range(steps):
-        if step % 50 == 0:
-            print("stage0 step", step, sum(losses[-50:]) / max(1, len(losses[-50:])), flush=True)
         rows = torch.randint(0, latents.shape[0], (batch_size,), generator=generator)
         x0 = latents[rows]
         index = torch.randint(0, sampling.sigmas.shape[0], (batch_size,), generator=generator)

@@ -37,7 +37,7 @@ def pretrained_base(split: fs.FigureSplit, steps: int, seed: int = 0) -> BaseMod
     vae = cell_vae()
     patcher, clip = new_small_base(vae, seed)
     base = BaseModels(patcher, vae, text_embedding(clip, ""), clip)
-    pretrain_denoiser(base, fs.training_frames(split), steps, seed=seed)
+    pretrain_denoiser(base, fs.training_frames(split), steps, batch_size=8, seed=seed)
     return base
 
 
