@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> dict:
               "threads": torch.get_num_threads(), "first_step_s": round(times[0], 1),
               "seconds_per_step": round(sum(times[1:]) / max(1, len(times) - 1), 1),
               "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2),
-              "trainable_parameters": sum(p.numel() for m in trainer.models.trainable.values() for p in m.parameters())}
+              "trainable_parameters": sum(p.numel() for m in trainer.models.trainable.values()
+                                          for p in m.parameters())}
     print(json.dumps(result))
     return result
 

@@ -30,9 +30,9 @@ def main(folder: str, out: str, items: int = 3) -> None:
     torch.set_num_threads(1)
     root = Path(folder)
     data = load_validation_set(root / "validation", 128, 128)
-    exports = {"appearance_encoder": root / "stage1/MagicAnimate/appearance_encoder/diffusion_pytorch_model.safetensors",
-               "densepose_controlnet": root / "stage1/MagicAnimate/densepose_controlnet/"
-                                              "diffusion_pytorch_model.safetensors",
+    weights = "diffusion_pytorch_model.safetensors"
+    exports = {"appearance_encoder": root / "stage1/MagicAnimate/appearance_encoder" / weights,
+               "densepose_controlnet": root / "stage1/MagicAnimate/densepose_controlnet" / weights,
                "temporal_attention": root / "stage2/MagicAnimate/temporal_attention/temporal_attention.safetensors"}
     trained = {k: str(v) for k, v in exports.items() if v.is_file()}
     rows = []

@@ -86,7 +86,7 @@ def _config(figures: Figures, out: Path, stage: int, **settings) -> TrainConfig:
 def _sampled(figures: Figures, exports: dict[str, str], noise: str = "shared (MagicAnimate)",
              poses: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples of every held-out person in the held-out poses (one 6-frame video each): (images, targets)."""
-    data, split = figures.held_out, figures.split
+    split = figures.split
     poses = poses or split.held_out_poses
     images, targets = [], []
     for person, colours in enumerate(split.held_out_people):

@@ -157,4 +157,5 @@ def _first_items(data, k):
 
     return dataclasses.replace(data, references=data.references[:k], densepose=data.densepose[:k],
                                targets=data.targets[:k], masks=data.masks[:k],
-                               other_pose=[(i + 1) % k for i in range(k)], other_reference=[(i + 1) % k for i in range(k)])
+                               other_pose=[(i + 1) % k for i in range(k)],
+                               other_reference=[(i + 1) % k for i in range(k)])

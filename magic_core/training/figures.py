@@ -51,8 +51,9 @@ def part_cells(pose: Pose) -> dict[str, tuple[int, int, int, int]]:
 def part_map(pose: Pose) -> torch.Tensor:
     """``[GRID, GRID]`` long: the part name's index in ``PART_INDEX`` + 1 per cell, 0 = wall."""
     grid = torch.zeros(GRID, GRID, dtype=torch.long)
-    for i, (_, (r0, r1, c0, c1)) in enumerate(part_cells(pose).items()):
-        grid[max(r0, 0):min(r1, GRID), max(c0, 0):min(c1, GRID)] = list(PART_INDEX).index(_) + 1
+    names = list(PART_INDEX)
+    for name, (r0, r1, c0, c1) in part_cells(pose).items():
+        grid[max(r0, 0):min(r1, GRID), max(c0, 0):min(c1, GRID)] = names.index(name) + 1
     return grid
 
 

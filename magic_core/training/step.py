@@ -78,8 +78,8 @@ def _checkpointed_temporal(layer, x, *args):
     return checkpoint(temporal_slot_forward, layer, x, *args, use_reentrant=False)
 
 
-def denoise(models: TrainingModels, batch: LatentBatch, context: torch.Tensor, index: torch.Tensor,
-            noise: torch.Tensor, gradient_checkpointing: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def denoise(models: TrainingModels, batch: LatentBatch, context: torch.Tensor, index: torch.Tensor, noise: torch.Tensor,
+            gradient_checkpointing: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The model's prediction of the clean latents from ``batch`` noised with ``noise`` at the schedule indices
     ``index`` (one per sample, shared by its frames): ``(denoised, x_noisy, sigma_rows)``.
 
