@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
             started = time.perf_counter()
             trainer.train_step()
             times.append(time.perf_counter() - started)
-    result = {"stage": args.stage, "size": args.size, "model_channels": args.model_channels, "steps": args.steps, "clip_frames": args.clip_frames,
+    result = {"stage": args.stage, "size": args.size, "model_channels": args.model_channels, "steps": args.steps,
+              "clip_frames": args.clip_frames,
               "threads": torch.get_num_threads(), "first_step_s": round(times[0], 1),
               "seconds_per_step": round(sum(times[1:]) / max(1, len(times) - 1), 1),
               "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2),
