@@ -159,3 +159,24 @@ def _first_items(data, k):
                                targets=data.targets[:k], masks=data.masks[:k],
                                other_pose=[(i + 1) % k for i in range(k)],
                                other_reference=[(i + 1) % k for i in range(k)])
+
+
+@pytest.mark.slow
+def test_command_line_runs_from_the_synthetic_base_without_a_download(tmp_path, capsys):
+    from magic_core.training.__main__ import main
+
+    folder = tmp_path / "figures"
+    assert main(["make-synthetic", str(folder), "--figures", "--base", "--base-steps", "2"]) == 0
+    base = folder / "base" / "magicanimate_synthetic_base.safetensors"
+    assert base.is_file() and architecture_path(base).is_file()
+    assert main(["check-data", str(folder / "train")]) == 0
+    assert "0 item(s) without a caption" in capsys.readouterr().out
+    common = ["--set", f"base_checkpoint={base}", "--set", "width=128", "--set", "height=128", "--set", "max_steps=1",
+              "--set", "progress_bar=false", "--set", f"data_root={folder / 'train'}"]
+    assert main(["stage1", *common, "--set", f"output_dir={tmp_path / 's1'}"]) == 0
+    exports = tmp_path / "s1" / "MagicAnimate"
+    assert main(["stage2", *common, "--set", "clip_frames=4", "--set", f"output_dir={tmp_path / 's2'}",
+                 "--set", f"appearance_encoder={exports / 'appearance_encoder' / 'diffusion_pytorch_model.safetensors'}",
+                 "--set", f"densepose_controlnet={exports / 'densepose_controlnet' / 'diffusion_pytorch_model.safetensors'}"
+                 ]) == 0
+    assert (tmp_path / "s2" / "MagicAnimate" / "temporal_attention" / "temporal_attention.safetensors").is_file()
