@@ -174,9 +174,8 @@ def test_command_line_runs_from_the_synthetic_base_without_a_download(tmp_path, 
     common = ["--set", f"base_checkpoint={base}", "--set", "width=128", "--set", "height=128", "--set", "max_steps=1",
               "--set", "progress_bar=false", "--set", f"data_root={folder / 'train'}"]
     assert main(["stage1", *common, "--set", f"output_dir={tmp_path / 's1'}"]) == 0
-    exports = tmp_path / "s1" / "MagicAnimate"
+    exports, weights = tmp_path / "s1" / "MagicAnimate", "diffusion_pytorch_model.safetensors"
     assert main(["stage2", *common, "--set", "clip_frames=4", "--set", f"output_dir={tmp_path / 's2'}",
-                 "--set", f"appearance_encoder={exports / 'appearance_encoder' / 'diffusion_pytorch_model.safetensors'}",
-                 "--set", f"densepose_controlnet={exports / 'densepose_controlnet' / 'diffusion_pytorch_model.safetensors'}"
-                 ]) == 0
+                 "--set", f"appearance_encoder={exports / 'appearance_encoder' / weights}",
+                 "--set", f"densepose_controlnet={exports / 'densepose_controlnet' / weights}"]) == 0
     assert (tmp_path / "s2" / "MagicAnimate" / "temporal_attention" / "temporal_attention.safetensors").is_file()
