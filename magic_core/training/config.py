@@ -18,6 +18,7 @@ STAGES = (1, 2)
 MIXED_PRECISION = ("no", "bf16", "fp16")
 BAD_SAMPLE_POLICIES = ("skip", "stop")
 TIMESTEP_SAMPLING = ("uniform", "cubic")
+LOSS_WEIGHTINGS = ("eps", "x0")
 
 
 class ConfigError(MagicAnimateError):
@@ -44,6 +45,7 @@ class TrainConfig:
     tau1: float = 0.2
     tau2: float = 0.4
     timestep_sampling: str = "uniform"
+    loss_weighting: str = "eps"
     reference_drop_prob: float = 0.1
     caption_drop_prob: float = 0.1
     on_bad_sample: str = "skip"
@@ -82,6 +84,7 @@ class TrainConfig:
             need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in 0..1, got {getattr(self, name)}")
         need(self.tau1 <= self.tau2, f"tau1 ({self.tau1}) must not exceed tau2 ({self.tau2})")
         need(self.on_bad_sample in BAD_SAMPLE_POLICIES, f"on_bad_sample must be one of {BAD_SAMPLE_POLICIES}")
+        need(self.loss_weighting in LOSS_WEIGHTINGS, f"loss_weighting must be one of {LOSS_WEIGHTINGS}")
         need(self.timestep_sampling in TIMESTEP_SAMPLING, f"timestep_sampling must be one of {TIMESTEP_SAMPLING}")
         need(self.mixed_precision in MIXED_PRECISION, f"mixed_precision must be one of {MIXED_PRECISION}")
         need(self.validate_every >= 0, f"validate_every must be 0 (off) or more, got {self.validate_every}")

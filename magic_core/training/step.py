@@ -135,11 +135,16 @@ def sample_timesteps(count: int, samples: int, generator: torch.Generator, how: 
 
 
 def diffusion_loss(models: TrainingModels, batch: LatentBatch, context: torch.Tensor, generator: torch.Generator,
-                   gradient_checkpointing: bool = False, timestep_sampling: str = "uniform") -> torch.Tensor:
-    """Noise-prediction MSE of the batch (one timestep per sample, shared by its frames)."""
+                   gradient_checkpointing: bool = False, timestep_sampling: str = "uniform",
+                   loss_weighting: str = "eps") -> torch.Tensor:
+    """Noise-prediction MSE of the batch (one timestep per sample, shared by its frames); ``loss_weighting="x0"``:
+    the MSE of the predicted clean latent instead (the noise MSE weighted by sigma^2, so the high-noise steps,
+    where an eps error of d becomes an x0 error of sigma * d, count as much as they matter for the image)."""
     sampling = models.unet.model.model_sampling
     index = sample_timesteps(sampling.sigmas.shape[0], batch.samples, generator, timestep_sampling)
     noise = torch.randn(batch.latents.shape, generator=generator)
     denoised, x_noisy, sigma_rows = denoise(models, batch, context, index, noise, gradient_checkpointing)
+    if loss_weighting == "x0":
+        return F.mse_loss(denoised.float(), batch.latents.float())
     predicted_noise = (x_noisy - denoised) / sigma_rows.view(-1, 1, 1, 1)
     return F.mse_loss(predicted_noise.float(), noise.float().to(predicted_noise.device))

@@ -183,7 +183,7 @@ class Trainer:
             context = self.batch_context(samples)
             with _autocast(config, self.device):
                 loss = diffusion_loss(self.models, batch, context, self.generator, config.gradient_checkpointing,
-                                      config.timestep_sampling)
+                                      config.timestep_sampling, config.loss_weighting)
             self.scaler.scale(loss / config.gradient_accumulation).backward()
             total += float(loss.detach()) / config.gradient_accumulation
         self.scaler.unscale_(self.optimizer)
