@@ -32,10 +32,13 @@ STAGE0_STEPS, STAGE0_BATCH = 300, 8
 STAGE1 = dict(max_steps=300, batch_size=2, learning_rate=1e-3, timestep_sampling="cubic")
 STAGE2 = dict(max_steps=100, batch_size=1, learning_rate=1e-3, clip_frames=8, tau1=0.0, tau2=0.0)
 WEIGHTS = "diffusion_pytorch_model.safetensors"
-# Measured (issue 25): with this budget the trained model uses the pose a little (E_pose - E ~0.04) and the
-# reference not at all (E_ref - E ~0.000): the frozen tiny base's self-attention gives reference attention almost
-# no leverage (an encoder-only overfit of one sample with reference = target moves x0-MSE 0.519 -> 0.447 in 40
-# steps at lr 1e-2, the ControlNet alone 0.519 -> 0.06).  The thresholds stay as the issue wrote them.
+# Measured (issue 25, this file at these settings: 288 s CPU): untrained E 0.4749 = E_pose, E_ref 0.4748; after
+# 300 stage-1 steps E 0.4782, E_pose 0.4781, E_ref 0.4783; sampled IoU 0.101 (copying the reference 0.010), C 0.482.
+# Side runs: a 100-step stage 0 + 400 cubic steps reached E_pose - E = 0.036, E_ref - E = 0.000; x0 loss weighting
+# 150 steps: 0.000 / 0.000.  The reference path has almost no leverage through the frozen tiny base's
+# self-attention (an encoder-only overfit of one sample with reference = target moves x0-MSE 0.519 -> 0.447 in 40
+# steps at lr 1e-2; the ControlNet alone 0.519 -> 0.06), and one-step x0 at t=700/900 is dominated by sigma x the
+# eps error (sigma 3.1 / 7.4).  The thresholds stay as the issue wrote them; these tests are strict xfails.
 NOT_YET = pytest.mark.xfail(strict=True, reason="stage 1 does not reach the issue's thresholds yet (see above)")
 
 
