@@ -8,6 +8,7 @@ from ..appearance import apply_appearance_encoder, load_appearance_encoder
 from ..densepose.control import apply_densepose
 from ..densepose.loader import load_densepose_controlnet
 from ..fusion import FusionSettings, fusion_sample
+from ..fusion.beta_schedule import MODEL_DEFAULT_BETA
 from ..fusion.noise import NOISE_SHARED
 from ..temporal.loading import load_temporal_file
 from ..temporal.patch import apply_temporal_attention
@@ -22,10 +23,10 @@ def text_conds(clip, prompt: str = "") -> list:
 @torch.no_grad()
 def generate(model, clip, vae, reference: torch.Tensor, densepose: torch.Tensor, appearance_encoder: str = "",
              densepose_controlnet: str = "", temporal_attention: str = "", seed: int = 0, steps: int = 20,
-             cfg: float = 1.0, noise: str = NOISE_SHARED) -> torch.Tensor:
+             cfg: float = 1.0, noise: str = NOISE_SHARED, beta_schedule: str = MODEL_DEFAULT_BETA) -> torch.Tensor:
     """IMAGE ``[F, H, W, 3]`` of ``reference`` ``[1, H, W, 3]`` driven by ``densepose`` ``[F, H, W, 3]``, with the
-    given exported files (each optional; absent parts are left out), DDIM + ``ddim_uniform``, MagicAnimate's beta
-    schedule, one 16-frame window."""
+    given exported files (each optional; absent parts are left out), DDIM + ``ddim_uniform``, one 16-frame window.
+    ``beta_schedule``: the model's own by default (the schedule the pack's training noises with)."""
     if temporal_attention:
         model = apply_temporal_attention(model, load_temporal_file(temporal_attention), 1.0, True)
     if appearance_encoder:
@@ -38,5 +39,6 @@ def generate(model, clip, vae, reference: torch.Tensor, densepose: torch.Tensor,
     latent = {"samples": torch.zeros(frames, 4, height // 8, width // 8)}
     out = fusion_sample(model, positive, negative, latent, seed=seed, steps=steps, cfg=cfg,
                         settings=FusionSettings(context_frames=16, context_overlap=4, context_stride=1,
-                                                closed_loop=False), progress=False, noise=noise)
+                                                closed_loop=False), progress=False, noise=noise,
+                        beta_schedule=beta_schedule)
     return vae.decode(out["samples"]).float().clamp(0, 1)
