@@ -5,11 +5,12 @@
 (a step's windows over MultiGPU clones), ``beta_schedule`` (the original's noise schedule), ``noise`` (the
 starting noise), ``sampler`` (the entry point).
 """
-from .beta_schedule import BETA_SCHEDULES, MAGICANIMATE_BETA, apply_beta_schedule
+from .beta_schedule import BETA_SCHEDULES, MAGICANIMATE_BETA, MODEL_DEFAULT_BETA, apply_beta_schedule
 from .noise import NOISE_INDEPENDENT, NOISE_MODES, NOISE_SHARED
 from .sampler import fusion_model, fusion_sample
 from .weights import FUSE_METHODS
 from .windows import SCHEDULES, FusionSettings
 
-__all__ = ["BETA_SCHEDULES", "FUSE_METHODS", "MAGICANIMATE_BETA", "NOISE_INDEPENDENT", "NOISE_MODES", "NOISE_SHARED",
-           "SCHEDULES", "FusionSettings", "apply_beta_schedule", "fusion_model", "fusion_sample"]
+__all__ = ["BETA_SCHEDULES", "FUSE_METHODS", "MAGICANIMATE_BETA", "MODEL_DEFAULT_BETA", "NOISE_INDEPENDENT",
+           "NOISE_MODES", "NOISE_SHARED", "SCHEDULES", "FusionSettings", "apply_beta_schedule", "fusion_model",
+           "fusion_sample"]

@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--height", type=int, default=64)
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--video-files", action="store_true", help="write videos as .mp4 instead of PNG folders")
+    synth.add_argument("--figures", action="store_true",
+                       help="write the block-figure set instead (128x128, captions, a validation/ folder)")
+    synth.add_argument("--base", action="store_true",
+                       help="with --figures: also pretrain a small base on it (stage 0) into DIR/base/")
+    synth.add_argument("--base-steps", type=int, default=600, help="stage-0 steps of --base")
     check = sub.add_parser("check-data", help="check every item of a data set; lists bad items by file name")
     check.add_argument("folder")
     for stage in ("stage1", "stage2"):
@@ -71,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     _bootstrap_comfyui()
+    if args.command == "make-synthetic" and args.figures:
+        from .synthetic_base import make_figure_dataset
+
+        written = make_figure_dataset(args.folder, args.seed, base_steps=args.base_steps if args.base else 0)
+        for name, path in written.items():
+            print(f"{name}: {path}")
+        return 0
     if args.command == "make-synthetic":
         from .synthetic import make_synthetic_dataset
 
@@ -79,12 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthetic data set written to {folder}")
         return 0
     if args.command == "check-data":
-        from .check import check_dataset
+        from .check import check_dataset, uncaptioned
 
         problems = check_dataset(args.folder)
         for problem in problems:
             print(problem)
-        print(f"{len(problems)} bad item(s)")
+        missing = uncaptioned(args.folder)
+        for name in missing:
+            print(f"no caption: {name} (trained with the prompt setting)")
+        print(f"{len(problems)} bad item(s); {len(missing)} item(s) without a caption")
         return 1 if problems else 0
     from .config import load_config
     from .trainer import train

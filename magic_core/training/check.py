@@ -7,6 +7,12 @@ from .dataset import checked_video_frames, scan_dataset
 from .media import BadSampleError, read_image
 
 
+def uncaptioned(root: str | Path) -> list[str]:
+    """Names (``videos/<name>``, ``images/<name>``) of the items without a caption."""
+    entries, _ = scan_dataset(root)
+    return [f"{'videos' if e.is_video else 'images'}/{e.name}" for e in entries if e.caption is None]
+
+
 def check_dataset(root: str | Path) -> list[str]:
     """Messages of every bad item (missing DensePose, unreadable file, frame count or size mismatch)."""
     entries, bad = scan_dataset(root)

@@ -17,6 +17,8 @@ from ..errors import MagicAnimateError
 STAGES = (1, 2)
 MIXED_PRECISION = ("no", "bf16", "fp16")
 BAD_SAMPLE_POLICIES = ("skip", "stop")
+TIMESTEP_SAMPLING = ("uniform", "cubic")
+LOSS_WEIGHTINGS = ("eps", "x0")
 
 
 class ConfigError(MagicAnimateError):
@@ -42,7 +44,10 @@ class TrainConfig:
     tau0: float = 0.5
     tau1: float = 0.2
     tau2: float = 0.4
+    timestep_sampling: str = "uniform"
+    loss_weighting: str = "eps"
     reference_drop_prob: float = 0.1
+    caption_drop_prob: float = 0.1
     on_bad_sample: str = "skip"
     batch_size: int = 1
     gradient_accumulation: int = 1
@@ -59,6 +64,8 @@ class TrainConfig:
     cross_frame_norm: bool = True
     save_every: int = 1000
     log_every: int = 1
+    validation_root: str = ""
+    validate_every: int = 0
     progress_bar: bool = True
 
     def validate(self) -> TrainConfig:
@@ -73,11 +80,16 @@ class TrainConfig:
         need(1 <= self.clip_frames <= 24, f"clip_frames {self.clip_frames} must be 1..24 (the temporal modules' "
              "positional encoding holds 24 frames)")
         need(self.frame_stride >= 1, f"frame_stride must be at least 1, got {self.frame_stride}")
-        for name in ("tau0", "tau1", "tau2", "reference_drop_prob"):
+        for name in ("tau0", "tau1", "tau2", "reference_drop_prob", "caption_drop_prob"):
             need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in 0..1, got {getattr(self, name)}")
         need(self.tau1 <= self.tau2, f"tau1 ({self.tau1}) must not exceed tau2 ({self.tau2})")
         need(self.on_bad_sample in BAD_SAMPLE_POLICIES, f"on_bad_sample must be one of {BAD_SAMPLE_POLICIES}")
+        need(self.loss_weighting in LOSS_WEIGHTINGS, f"loss_weighting must be one of {LOSS_WEIGHTINGS}")
+        need(self.timestep_sampling in TIMESTEP_SAMPLING, f"timestep_sampling must be one of {TIMESTEP_SAMPLING}")
         need(self.mixed_precision in MIXED_PRECISION, f"mixed_precision must be one of {MIXED_PRECISION}")
+        need(self.validate_every >= 0, f"validate_every must be 0 (off) or more, got {self.validate_every}")
+        need(not self.validate_every or bool(self.validation_root),
+             "validate_every is set but validation_root (a held-out data folder) is not")
         for name in ("batch_size", "gradient_accumulation", "max_steps", "save_every", "log_every"):
             need(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}")
         need(self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}")

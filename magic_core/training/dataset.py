@@ -6,11 +6,14 @@ Folder layout (matched by name; see README.md):
 Samples (:func:`sample_kind` picks one with the stage's thresholds):
 ``image`` (reference = target = a still image), ``frame`` (reference and target: two frames of one video),
 ``clip`` (``clip_frames`` consecutive frames of one video and a reference frame from the same video).
+Captions (image-text training): ``videos/<name>.txt`` / ``images/<name>.txt`` beside an item, or one
+``captions.json``; an item without one is trained with the ``prompt`` setting.
 A video and its DensePose must have the same number of frames; anything else is bad data, reported with the
 file's name and skipped or fatal as configured (never trained on).
 """
 from __future__ import annotations
 
+import json
 import logging
 import random
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from .config import TrainConfig
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, BadSampleError, count_frames, read_frames, read_image
 
 log = logging.getLogger(__name__)
+CAPTIONS_FILE = "captions.json"
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class Entry:
     is_video: bool
     media: Path
     densepose: Path
+    caption: str | None = None
 
 
 @dataclass
@@ -44,6 +49,7 @@ class TrainingSample:
     reference: torch.Tensor
     frames: torch.Tensor
     densepose: torch.Tensor
+    caption: str | None = None
 
 
 def _media_in(folder: Path, videos: bool) -> dict[str, Path]:
@@ -58,6 +64,31 @@ def _media_in(folder: Path, videos: bool) -> dict[str, Path]:
     return found
 
 
+def read_captions(root: Path) -> dict[str, str]:
+    """``captions.json`` of a data set (``{"videos/<name>": text, "images/<name>": text}``), or ``{}``."""
+    path = root / CAPTIONS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        captions = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BadSampleError(path, f"unreadable captions file: {exc}") from exc
+    if not isinstance(captions, dict) or not all(isinstance(v, str) for v in captions.values()):
+        raise BadSampleError(path, 'expected a JSON object {"videos/<name>": "caption", "images/<name>": ...}')
+    return captions
+
+
+def entry_caption(media_dir: Path, name: str, captions: dict[str, str]) -> str | None:
+    """The caption of an item: ``<media_dir>/<name>.txt`` beside it, else ``captions.json``, else ``None``."""
+    beside = media_dir / f"{name}.txt"
+    if beside.is_file():
+        try:
+            return beside.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadSampleError(beside, f"unreadable caption: {exc}") from exc
+    return captions.get(f"{media_dir.name}/{name}")
+
+
 def scan_dataset(root: str | Path) -> tuple[list[Entry], list[BadSampleError]]:
     """Entries of the data set at ``root`` and the items without a DensePose counterpart (bad data)."""
     root = Path(root)
@@ -67,11 +98,17 @@ def scan_dataset(root: str | Path) -> tuple[list[Entry], list[BadSampleError]]:
                                 "(see magic_core/training/README.md)")
     entries: list[Entry] = []
     bad: list[BadSampleError] = []
+    captions = read_captions(root)
     for is_video, media_dir, pose_dir in ((True, "videos", "videos_densepose"), (False, "images", "images_densepose")):
         media, poses = _media_in(root / media_dir, is_video), _media_in(root / pose_dir, is_video)
         for name, path in media.items():
             if name in poses:
-                entries.append(Entry(name, is_video, path, poses[name]))
+                try:
+                    caption = entry_caption(root / media_dir, name, captions)
+                except BadSampleError as error:
+                    bad.append(error)
+                    continue
+                entries.append(Entry(name, is_video, path, poses[name], caption))
             else:
                 bad.append(BadSampleError(path, f"no DensePose for it in {root / pose_dir} (expected a file or folder "
                                                 f"named '{name}')"))
@@ -174,7 +211,7 @@ class SampleSource:
             if image.shape[1:3] != pose.shape[1:3]:
                 raise BadSampleError(entry.densepose, f"DensePose is {pose.shape[2]}x{pose.shape[1]} but the image "
                                                       f"'{entry.media.name}' is {image.shape[2]}x{image.shape[1]}")
-            return self._fit(kind, str(entry.media), image, image, pose)
+            return self._fit(kind, str(entry.media), image, image, pose, entry.caption)
         total = self.video_frames(entry)
         if total < span:
             self.frame_counts[entry.name] = total  # excluded from clip draws by _usable
@@ -188,13 +225,13 @@ class SampleSource:
         if frames.shape[1:3] != poses.shape[1:3]:
             raise BadSampleError(entry.densepose, f"DensePose frames are {poses.shape[2]}x{poses.shape[1]} but the "
                                                   f"video '{entry.media.name}' is {frames.shape[2]}x{frames.shape[1]}")
-        return self._fit(kind, f"{entry.media}@{targets[0]}", frames[:1], frames[1:], poses)
+        return self._fit(kind, f"{entry.media}@{targets[0]}", frames[:1], frames[1:], poses, entry.caption)
 
     def _fit(self, kind: str, source: str, reference: torch.Tensor, frames: torch.Tensor,
-             poses: torch.Tensor) -> TrainingSample:
+             poses: torch.Tensor, caption: str | None) -> TrainingSample:
         w, h = self.config.width, self.config.height
         return TrainingSample(kind, source, fit_frames(reference, w, h, "crop"), fit_frames(frames, w, h, "crop"),
-                              fit_frames(poses, w, h, "crop"))
+                              fit_frames(poses, w, h, "crop"), caption)
 
     def draw_batch(self) -> list[TrainingSample]:
         """``batch_size`` samples of one kind (a batch is all images, all single frames or all clips)."""

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import comfy.cldm.cldm
@@ -57,7 +57,20 @@ class BaseModels:
 
     model: comfy.model_patcher.ModelPatcher
     vae: comfy.sd.VAE
-    context: torch.Tensor  # [1, tokens, C]
+    context: torch.Tensor  # [1, tokens, C]: the prompt's embedding
+    clip: comfy.sd.CLIP | None = None  # encodes per-sample captions (image-text training)
+    captions: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def caption_embedding(self, caption: str | None) -> torch.Tensor:
+        """``[1, tokens, C]`` of a caption (cached); ``None`` is the prompt's embedding."""
+        if caption is None:
+            return self.context
+        if self.clip is None:
+            raise ConfigError("MagicAnimate training: the data set has captions but the base models have no text "
+                              "encoder to encode them")
+        if caption not in self.captions:
+            self.captions[caption] = text_embedding(self.clip, caption)
+        return self.captions[caption]
 
 
 @dataclass
@@ -79,12 +92,20 @@ def load_base_models(config: TrainConfig) -> BaseModels:
     """The SD1.5 checkpoint of ``config.base_checkpoint`` with its VAE and the prompt's embedding."""
     if not config.base_checkpoint:
         raise ConfigError("MagicAnimate training config: base_checkpoint (a full SD1.5 checkpoint file) is not set")
-    model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(
-        config.base_checkpoint, output_vae=True, output_clip=True, model_options={"dtype": torch.float32})
+    from .tiny_base import base_architecture, load_described_checkpoint
+
+    if not Path(config.base_checkpoint).is_file():
+        raise ConfigError(f"MagicAnimate training config: base_checkpoint '{config.base_checkpoint}' does not exist")
+    arch = base_architecture(config.base_checkpoint)
+    if arch is not None:  # a small base described by the .json beside it
+        model, clip, vae = load_described_checkpoint(config.base_checkpoint, arch)
+    else:
+        model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(
+            config.base_checkpoint, output_vae=True, output_clip=True, model_options={"dtype": torch.float32})
     if clip is None or vae is None:
         raise ConfigError(f"MagicAnimate training config: base_checkpoint '{config.base_checkpoint}' has no text "
                           f"encoder or no VAE; use a full SD1.5 checkpoint (UNet + CLIP + VAE)")
-    return BaseModels(model, vae, text_embedding(clip, config.prompt))
+    return BaseModels(model, vae, text_embedding(clip, config.prompt), clip)
 
 
 def text_embedding(clip: comfy.sd.CLIP, prompt: str) -> torch.Tensor:

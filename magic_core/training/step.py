@@ -79,22 +79,25 @@ def _checkpointed_temporal(layer, x, *args):
     return checkpoint(temporal_slot_forward, layer, x, *args, use_reentrant=False)
 
 
-def diffusion_loss(models: TrainingModels, batch: LatentBatch, context: torch.Tensor, generator: torch.Generator,
-                   gradient_checkpointing: bool = False) -> torch.Tensor:
-    """Noise-prediction MSE of the batch (one timestep per sample, shared by its frames)."""
+def denoise(models: TrainingModels, batch: LatentBatch, context: torch.Tensor, index: torch.Tensor, noise: torch.Tensor,
+            gradient_checkpointing: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The model's prediction of the clean latents from ``batch`` noised with ``noise`` at the schedule indices
+    ``index`` (one per sample, shared by its frames): ``(denoised, x_noisy, sigma_rows)``.
+
+    ``context``: ``[1, tokens, C]`` (one prompt) or ``[B, tokens, C]`` (one caption per sample).
+    """
     base = models.unet.model
     sampling = base.model_sampling
     device = batch.latents.device
     samples, frames = batch.samples, batch.frames
-    index = torch.randint(0, sampling.sigmas.shape[0], (samples,), generator=generator)
-    noise = torch.randn(batch.latents.shape, generator=generator).to(device)
     sigma = sampling.sigmas.detach()[index.to(sampling.sigmas.device)].to(device=device, dtype=torch.float32)
     sigma_rows = sigma.repeat_interleave(frames)
-    x_noisy = sampling.noise_scaling(sigma_rows, noise, batch.latents)
+    x_noisy = sampling.noise_scaling(sigma_rows, noise.to(device), batch.latents)
     timestep = sampling.timestep(sigma).float()
     timestep_rows = timestep.repeat_interleave(frames)
     ctx = context.to(device)
-    ctx_samples, ctx_rows = ctx.expand(samples, -1, -1), ctx.expand(samples * frames, -1, -1)
+    ctx_samples = ctx.expand(samples, -1, -1)
+    ctx_rows = ctx_samples.repeat_interleave(frames, dim=0)
 
     train_side = "appearance_encoder" in models.trainable
     with torch.set_grad_enabled(torch.is_grad_enabled() and train_side):
@@ -118,5 +121,29 @@ def diffusion_loss(models: TrainingModels, batch: LatentBatch, context: torch.Te
                                first=True)
     denoised = base.apply_model(x_noisy, sigma_rows, c_crossattn=ctx_rows, control=control,
                                 transformer_options=options)
+    return denoised, x_noisy, sigma_rows
+
+
+def sample_timesteps(count: int, samples: int, generator: torch.Generator, how: str = "uniform") -> torch.Tensor:
+    """Schedule indices, one per sample: ``uniform`` over all, or ``cubic`` (``t = (1 - u^3) T``, most draws at
+    high noise, where the pose and the reference decide the image; the sampling T2I-Adapter uses for structure)."""
+    if how == "cubic":
+        u = torch.rand(samples, generator=generator)
+        return ((1 - u ** 3) * count).long().clamp(0, count - 1)
+    return torch.randint(0, count, (samples,), generator=generator)
+
+
+def diffusion_loss(models: TrainingModels, batch: LatentBatch, context: torch.Tensor, generator: torch.Generator,
+                   gradient_checkpointing: bool = False, timestep_sampling: str = "uniform",
+                   loss_weighting: str = "eps") -> torch.Tensor:
+    """Noise-prediction MSE of the batch (one timestep per sample, shared by its frames); ``loss_weighting="x0"``:
+    the MSE of the predicted clean latent instead (the noise MSE weighted by sigma^2, so the high-noise steps,
+    where an eps error of d becomes an x0 error of sigma * d, count as much as they matter for the image)."""
+    sampling = models.unet.model.model_sampling
+    index = sample_timesteps(sampling.sigmas.shape[0], batch.samples, generator, timestep_sampling)
+    noise = torch.randn(batch.latents.shape, generator=generator)
+    denoised, x_noisy, sigma_rows = denoise(models, batch, context, index, noise, gradient_checkpointing)
+    if loss_weighting == "x0":
+        return F.mse_loss(denoised.float(), batch.latents.float())
     predicted_noise = (x_noisy - denoised) / sigma_rows.view(-1, 1, 1, 1)
-    return F.mse_loss(predicted_noise.float(), noise.float())
+    return F.mse_loss(predicted_noise.float(), noise.float().to(predicted_noise.device))

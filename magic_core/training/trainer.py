@@ -18,8 +18,10 @@ from .config import TrainConfig, save_config
 from .dataset import SampleSource, TrainingSample, scan_dataset
 from .export import save_appearance_encoder, save_controlnet, save_temporal
 from .models import BaseModels, TrainingModels, build_training_models, load_base_models
+from .previews import VALIDATION_FIELDS, append_validation, load_validation_set, preview_grid, save_png
 from .state import load_state, save_state
 from .step import LatentBatch, diffusion_loss
+from .validation import ValidationErrors, validation_errors
 
 log = logging.getLogger(__name__)
 LOG_FIELDS = ("step", "loss", "kind", "learning_rate", "seconds")
@@ -64,6 +66,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
         self.generator = torch.Generator().manual_seed(config.seed + 1)
         self.step = 0
+        self.validation = (load_validation_set(config.validation_root, config.width, config.height)
+                           if config.validate_every else None)
 
     # --- data --------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -78,6 +82,17 @@ class Trainer:
                    for _ in samples]
         hints = torch.cat([s.densepose for s in samples]).movedim(-1, 1)
         return LatentBatch(latents[:n].to(self.device), latents[n:].to(self.device), hints.to(self.device), dropped)
+
+    def batch_context(self, samples: list[TrainingSample]) -> torch.Tensor:
+        """The text embedding of each sample (``[B, tokens, C]``): its caption, or the empty prompt with
+        probability ``caption_drop_prob`` (so that CFG works after training); samples without a caption use
+        ``prompt``.  A batch without captions gives the prompt's ``[1, tokens, C]`` and draws nothing."""
+        if all(s.caption is None for s in samples):
+            return self.base.context
+        texts = [None if s.caption is None else
+                 ("" if bool(torch.rand((), generator=self.generator) < self.config.caption_drop_prob)
+                  else s.caption) for s in samples]
+        return torch.cat([self.base.caption_embedding(t) for t in texts])
 
     # --- resumable state ---------------------------------------------------------------------------------
     def checkpoint_dir(self) -> Path:
@@ -122,6 +137,28 @@ class Trainer:
     def _unet_config(self) -> dict:
         return self.base.model.model.model_config.unet_config
 
+    # --- validation --------------------------------------------------------------------------------------
+    def validate(self) -> ValidationErrors:
+        """E, E_pose, E_ref on ``validation_root`` into ``validation.csv`` and a preview grid into
+        ``previews/step_N.png`` (models already on the device)."""
+        errors = validation_errors(self.models, self.base.vae, self.base.context, self.validation)
+        append_validation(self.out / "validation.csv", self.step, errors)
+        save_png(preview_grid(self.models, self.base.vae, self.base.context, self.validation),
+                 self.out / "previews" / f"step_{self.step:06d}.png")
+        log.info("MagicAnimate training: step %d validation E %.4f, E_pose %.4f, E_ref %.4f", self.step,
+                 errors.E, errors.E_pose, errors.E_ref)
+        return errors
+
+    def _trim_validation(self) -> None:
+        path = self.out / "validation.csv"
+        if path.exists():
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= self.step]
+            with open(path, "w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fieldnames=VALIDATION_FIELDS)
+                writer.writeheader()
+                writer.writerows(rows)
+
     # --- the loop ----------------------------------------------------------------------------------------
     def _log_file(self):
         path = self.out / "log.csv"
@@ -143,9 +180,10 @@ class Trainer:
             samples = self.source.draw_batch()
             kinds.append(samples[0].kind)
             batch = self.encode(samples)
+            context = self.batch_context(samples)
             with _autocast(config, self.device):
-                loss = diffusion_loss(self.models, batch, self.base.context, self.generator,
-                                      config.gradient_checkpointing)
+                loss = diffusion_loss(self.models, batch, context, self.generator, config.gradient_checkpointing,
+                                      config.timestep_sampling, config.loss_weighting)
             self.scaler.scale(loss / config.gradient_accumulation).backward()
             total += float(loss.detach()) / config.gradient_accumulation
         self.scaler.unscale_(self.optimizer)
@@ -178,7 +216,10 @@ class Trainer:
         save_config(config, self.out / "config.yaml")
         if resume:
             self.resume()
+        else:
+            (self.out / "validation.csv").unlink(missing_ok=True)
         result = TrainResult(self.step)
+        self._trim_validation()
         log_file, writer = self._log_file()
         bar = tqdm(total=config.max_steps, initial=self.step, disable=not config.progress_bar,
                    desc=f"stage {config.stage}")
@@ -195,6 +236,8 @@ class Trainer:
                                          "learning_rate": config.learning_rate,
                                          "seconds": f"{time.perf_counter() - started:.3f}"})
                         log_file.flush()
+                    if config.validate_every and self.step % config.validate_every == 0:
+                        self.validate()
                     if self.step % config.save_every == 0 or self.step == config.max_steps:
                         self.save_checkpoint()
                         result.exports = self.export()
