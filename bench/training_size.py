@@ -4,7 +4,8 @@ pack's ``Trainer``.  Prints one JSON line: seconds per step (after the first) an
 
     python3 scripts/host.py run -- python bench/training_size.py --stage 1 --steps 3 DIR
 
-Needs about 26 GB of free RAM for stage 1 and 18 GB for stage 2 on CPU (fp32 weights, gradients and AdamW).
+Estimated at about 26 GB of free RAM for stage 1 and 18 GB for stage 2 on CPU (fp32 weights, gradients and AdamW);
+stage 2 was killed for memory with 21 GiB free on a 24 GiB machine, so the estimate is low.
 Run one stage per process: the peak RSS is the process's.
 """
 from __future__ import annotations
@@ -17,14 +18,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-FULL_UNET = {
-    "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
-    "legacy": False, "adm_in_channels": None, "in_channels": 4, "model_channels": 320,
-    "num_res_blocks": [2, 2, 2, 2], "transformer_depth": [1, 1, 1, 1, 1, 1, 0, 0], "channel_mult": [1, 2, 4, 4],
-    "transformer_depth_middle": 1, "use_linear_in_transformer": False, "context_dim": 768, "num_heads": 8,
-    "num_head_channels": -1, "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0],
-    "use_temporal_attention": False, "use_temporal_resblock": False,
-}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -47,7 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
     from magic_core.training.config import TrainConfig
     from magic_core.training.models import BaseModels, text_embedding
     from magic_core.training.pretrain import new_small_base
-    from magic_core.training.tiny_base import TINY_CLIP
+    from magic_core.training.tiny_base import TINY_CLIP, TINY_UNET
     from magic_core.training.trainer import Trainer
 
     folder = Path(args.folder)
@@ -56,7 +49,8 @@ def main(argv: list[str] | None = None) -> dict:
         fs.write_figure_dataset(data, fs.make_split(people=2, stills=2), with_captions=False)
     clip_config = dict(TINY_CLIP, hidden_size=768, projection_dim=768, num_hidden_layers=1, num_attention_heads=8)
     vae = cell_vae()
-    unet = dict(FULL_UNET, model_channels=args.model_channels)
+    # SD1.5's own layout: the tiny base's block structure at SD1.5's widths, cross-attention and heads
+    unet = dict(TINY_UNET, model_channels=args.model_channels, channel_mult=[1, 2, 4, 4], context_dim=768, num_heads=8)
     patcher, clip = new_small_base(vae, 0, unet=unet, clip=clip_config)
     base = BaseModels(patcher, vae, text_embedding(clip, ""), clip)
     config = TrainConfig(stage=args.stage, data_root=str(data), output_dir=str(folder / f"stage{args.stage}"),
