@@ -107,12 +107,23 @@ class FrontendPage:
         """What the template browser (Browse Templates) shows under ``extension`` in its Extensions section: one
         ``{"name", "src", "width"}`` per card (its thumbnail's URL, often a ``blob:`` of the fetched file, and its
         decoded width; 0 = not loaded); the fetched files are in :attr:`responses`."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         self.page.evaluate("() => window.app.extensionManager.command.execute('Comfy.BrowseTemplates')")
         self.page.get_by_role("button", name=extension, exact=True).click()
         cards = "[data-testid^='template-workflow-']"
         self.page.locator(cards).first.wait_for(timeout=30_000)
-        self.page.wait_for_function(f"""() => Array.from(document.querySelectorAll("{cards} img"))
-            .every(i => i.complete)""", timeout=30_000)
+        # Cards render their <img> lazily, when in view: show each card once, then wait until every card has an
+        # <img> whose source has loaded (one without a source also counts as "complete"); after the timeout the
+        # state is returned as it is, so the caller's assertion names the card that did not load.
+        for index in range(self.page.locator(cards).count()):
+            self.page.locator(cards).nth(index).scroll_into_view_if_needed()
+        try:
+            self.page.wait_for_function(f"""() => Array.from(document.querySelectorAll("{cards}")).every(c => {{
+                const i = c.querySelector("img"); return i && i.currentSrc && i.complete && i.naturalWidth > 0; }})""",
+                                        timeout=30_000)
+        except PlaywrightTimeout:
+            pass
         return self.page.evaluate(f"""() => Array.from(document.querySelectorAll("{cards}")).map(c => {{
             const img = c.querySelector("img");
             return {{name: c.dataset.testid.slice("template-workflow-".length), src: img ? img.currentSrc : "",
