@@ -5,7 +5,7 @@
 Every part goes through what the pack's nodes call (the temporal, appearance-encoder and DensePose ControlNet
 loaders, the Apply nodes' functions, the fusion sampler), the base UNet through ComfyUI's model class with the
 diffusers file's weights (as a checkpoint loader gives it), and the decode as the shipped workflows do it
-(Rebatch Latents of 16, VAEDecode, Rebatch Images).  One torch thread; prints one JSON line.
+(MagicAnimate Decode Frames: one frame per VAE decode on a CPU).  One torch thread; prints one JSON line.
 """
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",
                         help="the UNet's compute dtype (bf16: ComfyUI's --bf16-unet; the other parts follow it)")
     parser.add_argument("--decode-batch", type=int, default=0,
-                        help="frames per VAEDecode (default: the shipped workflows' Rebatch Latents batch)")
+                        help="frames per VAE decode (default 0: automatic, as the shipped workflows' Decode Frames; "
+                             "16 = the workflows before issue 27, Rebatch Latents of 16 frames)")
     parser.add_argument("--profile", default="", help="write a torch.profiler operator table to this file")
     return parser.parse_args(argv)
 
@@ -65,9 +66,7 @@ def _peak_rss_mib(field: str = "VmHWM") -> float:
 
 
 def measure(args: argparse.Namespace) -> dict:
-    import nodes  # ComfyUI's (before anything puts the repo, whose nodes/ is the pack's, first on sys.path)
     import torch
-    from comfy_extras.nodes_rebatch import ImageRebatch, LatentRebatch
 
     sys.path.append(str(REPO / "tests"))
     from harness.official_vae import comfy_official_vae
@@ -75,8 +74,8 @@ def measure(args: argparse.Namespace) -> dict:
     from bench.original_side import inputs
     from bench.pipelines import CFG, SAMPLER, SCHEDULER, SEED, SETTINGS
     from bench.sizes import SIZES
-    from bench.worker import DECODE_BATCH, JOIN_BATCH
     from magic_core.appearance import apply_appearance_encoder, load_appearance_encoder
+    from magic_core.decode import decode_frames
     from magic_core.densepose import apply_densepose, load_densepose_controlnet
     from magic_core.fusion import MAGICANIMATE_BETA, fusion_sample
     from magic_core.temporal import apply_temporal_attention, load_temporal_file
@@ -112,10 +111,9 @@ def measure(args: argparse.Namespace) -> dict:
                                     beta_schedule=MAGICANIMATE_BETA, progress=False)["samples"]
             stages["peak_before_decode_mib"] = _peak_rss_mib()
             decode_start = time.perf_counter()
-            batches = LatentRebatch.execute([{"samples": samples}], [args.decode_batch or DECODE_BATCH]).result[0]
-            decoded = [nodes.VAEDecode().decode(vae, batch)[0] for batch in batches]
-            images = ImageRebatch.execute(decoded, [JOIN_BATCH]).result[0]
-            return images[0], time.perf_counter() - decode_start
+            images, plan = decode_frames(vae, {"samples": samples}, args.decode_batch, progress=False)
+            stages["decode_per_call"] = plan.per_decode
+            return images, time.perf_counter() - decode_start
 
         start = time.perf_counter()
         if args.profile:
@@ -130,7 +128,7 @@ def measure(args: argparse.Namespace) -> dict:
         seconds = time.perf_counter() - start
     frame_steps = args.frames * args.steps
     return {"side": "pack", "frames": args.frames, "steps": args.steps, "pixels": size.pixels, "dtype": args.dtype,
-            "decode_batch": args.decode_batch or DECODE_BATCH,
+            "decode_batch": args.decode_batch,
             "seconds": seconds, "decode_s": decode_s, "load_s": load_s, "s_per_frame_step": seconds / frame_steps,
             "s_per_frame_step_without_decode": (seconds - decode_s) / frame_steps,
             "peak_rss_mib": _peak_rss_mib(), "threads": torch.get_num_threads(),

@@ -220,9 +220,9 @@ def document(args: argparse.Namespace, results: dict, profile: dict | None, load
         f"stride 1, closed loop, flat fuse.",
         f"- {process_line} Timed {args.worker_repeats} times after the warm-up; the fastest run counts "
         f"(bursts of other work on the shared machine only ever add time). Peak memory: the whole run after "
-        f"the warm-up, the timed sampling and the VAE decode of every frame as the shipped workflows decode (core's "
-        f"Rebatch Latents of 16 frames, VAEDecode of a TAESD-layout VAE on each, Rebatch Images; not in the "
-        f"times), the largest seen.",
+        f"the warm-up, the timed sampling and the VAE decode of every frame as the shipped workflows "
+        f"decode (MagicAnimate Decode Frames with a TAESD-layout VAE: one frame per decode on a CPU, by free "
+        f"memory on a GPU; not in the times), the largest seen.",
         "",
         "## Results", "", table(results, args.frames, unit), "",
         "## Targets", "", targets_table(found), "",

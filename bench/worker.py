@@ -14,9 +14,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.env import setup  # noqa: E402
 
 RESULT_PREFIX = "BENCH_RESULT "
-# The shipped workflows' Rebatch Latents / Rebatch Images batch sizes (tests/test_workflows.py keeps them equal).
-DECODE_BATCH = 16
-JOIN_BATCH = 4096
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,8 +28,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs in this process; the fastest counts")
     parser.add_argument("--profile", action="store_true", help="time the run under cProfile (adds overhead)")
     parser.add_argument("--decode", choices=("batched", "whole"), default="batched",
-                        help="batched: as the shipped workflows (Rebatch Latents, VAEDecode, Rebatch Images); "
-                             "whole: one VAEDecode of every frame (the workflows before issue 20)")
+                        help="batched: as the shipped workflows (MagicAnimate Decode Frames: one frame per VAE "
+                             "decode on a CPU, by free memory on a GPU); whole: one VAEDecode of every frame")
     return parser.parse_args(argv)
 
 
@@ -88,26 +85,23 @@ def measure(args: argparse.Namespace) -> dict:
 
 
 def decode(samples, device, whole: bool = False) -> float:
-    """Decode every frame as the shipped workflows do: core's Rebatch Latents (``DECODE_BATCH`` frames a batch),
-    VAEDecode on each batch (ComfyUI's ``VAE.decode``, which may split further by free memory), then Rebatch
-    Images joining them into one batch (``whole``: one VAEDecode of every frame); returns the seconds it took."""
+    """Decode every frame as the shipped workflows do (``magic_core.decode``, what MagicAnimate Decode Frames
+    runs; ``whole``: one core VAEDecode of every frame); returns the seconds it took."""
     import nodes
     import torch
-    from comfy_extras.nodes_rebatch import ImageRebatch, LatentRebatch
 
     from bench.models import vae
+    from magic_core.decode import decode_frames
 
     model = vae()
     start = time.perf_counter()
     if whole:
-        images = [nodes.VAEDecode().decode(model, {"samples": samples})[0]]
+        images = nodes.VAEDecode().decode(model, {"samples": samples})[0]
     else:
-        batches = LatentRebatch.execute([{"samples": samples}], [DECODE_BATCH]).result[0]
-        decoded = [nodes.VAEDecode().decode(model, batch)[0] for batch in batches]
-        images = ImageRebatch.execute(decoded, [JOIN_BATCH]).result[0]
+        images = decode_frames(model, {"samples": samples}, progress=False)[0]
     if device.type == "cuda":
         torch.cuda.synchronize()
-    assert len(images) == 1 and images[0].shape[0] == samples.shape[0]
+    assert images.shape[0] == samples.shape[0]
     return time.perf_counter() - start
 
 

@@ -41,8 +41,8 @@ DENSEPOSE = ("2b. DensePose from your video: estimate, remove jitter, align to t
              [["23", "25", "29"], ["24", "28"], ["26", "27", "30"]])
 MAGIC = ("3. MagicAnimate: appearance, DensePose, temporal attention, fusion sampler", "#a1309b",
          [["3", "4", "9"], ["15", "11", "13"], ["16"]])
-OUTPUT = ("4. Output: decode 16 frames at a time (bounded memory), upscale, save mp4 and WEBP at the motion's fps",
-          "#b06634", [["40", "17", "41"], ["22", "18"], ["19", "20"]])
+OUTPUT = ("4. Output: decode (one frame at a time on CPU: bounded memory), upscale, save mp4 and WEBP at the motion's "
+          "fps", "#b06634", [["17"], ["22", "18"], ["19", "20"]])
 GROUPS = [MODELS, INPUTS, DENSEPOSE, MAGIC, OUTPUT]
 
 LAYOUT_JS = """(groups) => {

@@ -67,14 +67,14 @@ def inputs(fusion_conds) -> dict:
 
 
 def pack_video(official_tiny, inputs: dict, dtype: torch.dtype | None = None,
-               steps_count: int = STEPS) -> tuple[torch.Tensor, list]:
+               steps_count: int = STEPS, vae_dtype: torch.dtype | None = None) -> tuple[torch.Tensor, list]:
     """The pack's decoded frames ``[F, H, W, 3]`` and, per step, (sigma, x, denoised) as its sampler saw them.
 
     Every part is loaded by the pack's own loaders; ``dtype`` is the UNet's (the other parts follow it as with
-    ComfyUI's ``--fp64-unet``) and the VAE's."""
+    ComfyUI's ``--fp64-unet``) and the VAE's unless ``vae_dtype`` is given."""
     from magic_core.appearance.loading import load_appearance_encoder
 
-    vae = comfy_official_vae(official_tiny, dtype)
+    vae = comfy_official_vae(official_tiny, vae_dtype or dtype)
     model = apply_temporal_attention(official_base_patcher(official_tiny, dtype),
                                      load_temporal_file(str(official_tiny / TEMPORAL)))
     encoder = load_appearance_encoder(str(official_tiny / ENCODER_FILE))
@@ -237,11 +237,16 @@ def test_pipeline_runs_with_a_bfloat16_unet(official_tiny, inputs):
     ours, steps = pack_video(official_tiny, inputs, torch.bfloat16, steps_count=1)
     assert ours.shape == (FRAMES, SIZE, SIZE, 3) and bool(torch.isfinite(ours).all())
     assert steps[0][2].dtype == torch.float32 and float(steps[0][2].std()) > 0.01
-    # the bf16 option (ComfyUI's --bf16-unet, off by default): the latent after one full step (the first of 4)
-    # against float32. Measured 5.9e-2 here (the issue's target 1e-2 is missed; on these random tiny weights the
-    # plain UNet alone is at 1.2e-2): the bound catches a broken bf16 path, not rounding.
-    _, bf16_steps = pack_video(official_tiny, inputs, torch.bfloat16, steps_count=4)
+    # the bf16 option (ComfyUI's --bf16-unet, off by default; the VAE stays float32 as with that flag): the latent
+    # after one full step (the first of 4) against float32, as relative L2 ||a-b||/||b|| and max|a-b|/max|b|.
+    # Measured 3.6e-2-4.1e-2 / 6.1e-2-6.4e-2 here; the plain tiny UNet (no MagicAnimate part, same sampler) is at
+    # 2.4e-2 / 4.7e-2, and keeping any one part in float32 (temporal attention, GroupNorms, reference attention,
+    # timestep embedding, output layer) moves it by less than 0.5e-2 (BENCHMARKS.md, issue 27): the issue's 1e-2 is
+    # missed on these random weights; the bound catches a broken bf16 path, not rounding.
+    _, bf16_steps = pack_video(official_tiny, inputs, torch.bfloat16, steps_count=4, vae_dtype=torch.float32)
     _, fp32_steps = pack_video(official_tiny, inputs, torch.float32, steps_count=4)
-    error = rel(bf16_steps[1][1].double(), fp32_steps[1][1].double())
-    logging.info("bf16 UNet vs float32, latent after one full step: max relative error %.2e", error)
-    assert error < 1e-1, error
+    ours_x, fp32_x = bf16_steps[1][1].double(), fp32_steps[1][1].double()
+    l2 = float((ours_x - fp32_x).norm() / fp32_x.norm())
+    error = rel(ours_x, fp32_x)
+    logging.info("bf16 UNet vs float32, latent after one full step: relative L2 %.2e, max-abs %.2e", l2, error)
+    assert l2 < 6e-2 and error < 1e-1, (l2, error)

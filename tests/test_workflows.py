@@ -100,6 +100,8 @@ def test_api_workflow_runs_through_server(workflow_files, comfy_server, name):
         # Align Motion retargets; the tiny DensePose model's labels are bands across each box, not a body, so it
         # falls back to scale_and_position and says so (tests/test_motion_retarget.py covers real figures).
         assert "scale_and_position was used instead" in texts.pop("27", ""), texts
+    # Decode Frames says how it decoded (informational: the test server is a CPU one)
+    assert f"{frames} frames on cpu, 1 per VAE decode" in texts.pop("17", ""), texts
     assert texts == {}, "the shipped workflow changed nothing else, so no other node may warn"
 
 
