@@ -168,7 +168,7 @@ def test_command_line_runs_from_the_synthetic_base_without_a_download(tmp_path, 
     folder = tmp_path / "figures"
     assert main(["make-synthetic", str(folder), "--figures", "--base", "--base-steps", "2"]) == 0
     base = folder / "base" / "magicanimate_synthetic_base.safetensors"
-    assert base.is_file() and architecture_path(base).is_file()
+    assert base.is_file() and not architecture_path(base).is_file()  # an SD1.5-layout file ComfyUI detects
     assert main(["check-data", str(folder / "train")]) == 0
     assert "0 item(s) without a caption" in capsys.readouterr().out
     common = ["--set", f"base_checkpoint={base}", "--set", "width=128", "--set", "height=128", "--set", "max_steps=1",

@@ -102,6 +102,10 @@ def load_base_models(config: TrainConfig) -> BaseModels:
     else:
         model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(
             config.base_checkpoint, output_vae=True, output_clip=True, model_options={"dtype": torch.float32})
+        from .cell_vae import cell_vae, is_cell_vae
+
+        if vae is not None and is_cell_vae(vae.get_sd()):  # the synthetic base's: computed directly, same result
+            vae = cell_vae()
     if clip is None or vae is None:
         raise ConfigError(f"MagicAnimate training config: base_checkpoint '{config.base_checkpoint}' has no text "
                           f"encoder or no VAE; use a full SD1.5 checkpoint (UNet + CLIP + VAE)")

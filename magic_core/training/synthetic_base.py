@@ -1,5 +1,6 @@
 """``make-synthetic --figures [--base]``: the block-figure data set, its held-out validation folder and a small
-pretrained base (stage 0) in one checkpoint file the training CLI reads, so both stages run without a download."""
+pretrained base (stage 0) as one SD1.5-layout checkpoint that ComfyUI's checkpoint loader detects as SD1.5 and the
+training CLI reads, so both stages run and the workflows render without a download."""
 from __future__ import annotations
 
 import logging
@@ -11,7 +12,7 @@ from . import figure_set as fs
 from .cell_vae import cell_vae
 from .models import BaseModels, text_embedding
 from .pretrain import new_small_base, pretrain_denoiser
-from .tiny_base import TINY_CLIP, TINY_UNET, save_described_checkpoint
+from .sd15_base import SMALL_UNET, save_sd15_checkpoint, widen_base
 
 log = logging.getLogger(__name__)
 BASE_NAME = "magicanimate_synthetic_base.safetensors"
@@ -32,25 +33,27 @@ def write_validation_folder(root: Path, split: fs.FigureSplit) -> Path:
     return root
 
 
-def pretrained_base(split: fs.FigureSplit, steps: int, seed: int = 0) -> BaseModels:
-    """The small base pretrained as a plain denoiser on the split's training images (stage 0)."""
+def pretrained_base(split: fs.FigureSplit, steps: int, seed: int = 0, unet: dict | None = None) -> BaseModels:
+    """The small base (default: the tests' tiny one) pretrained as a plain denoiser on the split's training
+    images (stage 0)."""
     vae = cell_vae()
-    patcher, clip = new_small_base(vae, seed)
+    patcher, clip = new_small_base(vae, seed, unet=unet)
     base = BaseModels(patcher, vae, text_embedding(clip, ""), clip)
     pretrain_denoiser(base, fs.training_frames(split), steps, batch_size=8, seed=seed)
     return base
 
 
 def make_figure_dataset(root: str | Path, seed: int = 0, base_steps: int = 0) -> dict[str, Path]:
-    """Write ``root/train`` (captions beside), ``root/validation`` and, if ``base_steps``, ``root/base/``."""
+    """Write ``root/train`` (captions beside), ``root/validation`` and, if ``base_steps``, ``root/base/BASE_NAME``:
+    stage 0 at width 32 (:data:`SMALL_UNET`), widened to SD1.5's detected widths (:mod:`.sd15_base`)."""
     root = Path(root)
     split = fs.make_split(seed=seed)
     written = {"data_root": fs.write_figure_dataset(root / "train", split),
                "validation_root": write_validation_folder(root / "validation", split)}
     if base_steps:
         with torch.random.fork_rng(devices=[]):
-            base = pretrained_base(split, base_steps, seed)
-        clip = base.clip
-        written["base_checkpoint"] = save_described_checkpoint(root / "base" / BASE_NAME, base.model, clip,
-                                                               base.vae, TINY_UNET, TINY_CLIP)
+            base = pretrained_base(split, base_steps, seed, unet=SMALL_UNET)
+        patcher, clip = widen_base(base.model, base.clip, SMALL_UNET)
+        del base
+        written["base_checkpoint"] = save_sd15_checkpoint(root / "base" / BASE_NAME, patcher, clip, cell_vae())
     return written
