@@ -37,7 +37,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--pixels", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--profile", default="", help="run: write a torch.profiler operator table to this file")
+    parser.add_argument("--profile", default="",
+                        help="run: write a torch.profiler operator table to this file (and FILE.json: op_table.py)")
+    parser.add_argument("--skip-decode", action="store_true",
+                        help="run: no VAE decode (profiling the sampling only; the video is zeros)")
     return parser.parse_args(argv)
 
 
@@ -175,6 +178,11 @@ def run(args: argparse.Namespace) -> dict:
         def timed_decode(*a, **k):
             stages["peak_before_decode_mib"] = _peak_rss_mib()
             start = time.perf_counter()
+            if args.skip_decode:
+                import numpy as np
+
+                latents = a[0]
+                return np.zeros((latents.shape[0], 3, latents.shape[2], args.pixels, args.pixels), dtype=np.float32)
             out = decode(*a, **k)
             decode_s[0] = time.perf_counter() - start
             return out
@@ -185,22 +193,23 @@ def run(args: argparse.Namespace) -> dict:
                     width=args.pixels, height=args.pixels, video_length=args.frames, controlnet_condition=control,
                     generator=generator, appearance_encoder=encoder, source_image=source, context_frames=16,
                     context_overlap=4, context_stride=1)
-        profile = None
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         if args.profile:
             from torch.profiler import ProfilerActivity
             from torch.profiler import profile as torch_profile
 
             with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
                 video = pipeline(**call).videos
-            profile = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
-            Path(args.profile).write_text(profile, encoding="utf-8")
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+            from bench.op_table import write_profile
+
+            write_profile(prof, args.profile)
         else:
             video = pipeline(**call).videos
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     frame_steps = args.frames * args.steps
     return {"side": "original", "frames": args.frames, "steps": args.steps, "pixels": args.pixels,
-            "seconds": seconds, "decode_s": decode_s[0], "load_s": load_s,
+            "seconds": seconds, "cpu_seconds": cpu_seconds, "decode_s": decode_s[0], "load_s": load_s,
             "s_per_frame_step": seconds / frame_steps,
             "s_per_frame_step_without_decode": (seconds - decode_s[0]) / frame_steps,
             "peak_rss_mib": _peak_rss_mib(), "threads": torch.get_num_threads(),

@@ -35,7 +35,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--decode-batch", type=int, default=0,
                         help="frames per VAE decode (default 0: automatic, as the shipped workflows' Decode Frames; "
                              "16 = the workflows before issue 27, Rebatch Latents of 16 frames)")
-    parser.add_argument("--profile", default="", help="write a torch.profiler operator table to this file")
+    parser.add_argument("--profile", default="", help="write a torch.profiler operator table to this file "
+                        "(and its operators as FILE.json: bench/op_table.py compares two)")
+    parser.add_argument("--skip-decode", action="store_true",
+                        help="no VAE decode (profiling the sampling only; the video is the latent)")
     return parser.parse_args(argv)
 
 
@@ -111,25 +114,29 @@ def measure(args: argparse.Namespace) -> dict:
                                     beta_schedule=MAGICANIMATE_BETA, progress=False)["samples"]
             stages["peak_before_decode_mib"] = _peak_rss_mib()
             decode_start = time.perf_counter()
+            if args.skip_decode:
+                return samples, 0.0
             images, plan = decode_frames(vae, {"samples": samples}, args.decode_batch, progress=False)
             stages["decode_per_call"] = plan.per_decode
             return images, time.perf_counter() - decode_start
 
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         if args.profile:
             from torch.profiler import ProfilerActivity, profile
 
+            from bench.op_table import write_profile
+
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 video, decode_s = run()
-            Path(args.profile).write_text(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25),
-                                          encoding="utf-8")
+            write_profile(prof, args.profile)
         else:
             video, decode_s = run()
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     frame_steps = args.frames * args.steps
     return {"side": "pack", "frames": args.frames, "steps": args.steps, "pixels": size.pixels, "dtype": args.dtype,
             "decode_batch": args.decode_batch,
-            "seconds": seconds, "decode_s": decode_s, "load_s": load_s, "s_per_frame_step": seconds / frame_steps,
+            "seconds": seconds, "cpu_seconds": cpu_seconds, "decode_s": decode_s, "load_s": load_s,
+            "s_per_frame_step": seconds / frame_steps,
             "s_per_frame_step_without_decode": (seconds - decode_s) / frame_steps,
             "peak_rss_mib": _peak_rss_mib(), "threads": torch.get_num_threads(),
             "finite": bool(torch.isfinite(video).all()), "shape": list(video.shape), "torch": torch.__version__,
