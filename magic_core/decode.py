@@ -29,7 +29,8 @@ class DecodePlan:
 
     def describe(self) -> str:
         calls = -(-self.frames // self.per_decode)
-        return (f"MagicAnimate decode: {self.frames} frames on {self.device}, {self.per_decode} per VAE decode "
+        frames = f"{self.frames} frame{'s' if self.frames != 1 else ''}"
+        return (f"MagicAnimate decode: {frames} on {self.device}, {self.per_decode} per VAE decode "
                 f"({calls} decode{'s' if calls != 1 else ''}): {self.reason}.")
 
 
